@@ -1,0 +1,31 @@
+"""Tuning backends, chosen by name and imported lazily: only the chosen one loads its SDKs."""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tools.backends.base import TuningBackend
+    from tools.context import ToolContext
+
+_IMPLEMENTATIONS = {
+    "local": ("tools.backends.local", "LocalBackend"),
+    "vertex": ("tools.backends.vertex", "VertexBackend"),
+}
+
+
+def load_backend(name: str, ctx: ToolContext) -> TuningBackend:
+    module_name, class_name = _IMPLEMENTATIONS[name]
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        from tools.registry import ToolError
+
+        extra = "local" if name == "local" else "vertex"
+        raise ToolError(
+            f"The {name} backend cannot load: {exc}.",
+            f"Install it with: pip install 'gemini-tuning-orchestrator[{extra}]'"
+            if name == "local" else "Reinstall gemini-tuning-orchestrator.",
+        ) from exc
+    return getattr(module, class_name)(ctx)

@@ -1,0 +1,75 @@
+"""The model catalog: limits, prices and behaviour of each tunable base model, read from tools/data/models.toml."""
+
+from __future__ import annotations
+
+import tomllib
+from functools import cache
+from importlib import resources
+
+from pydantic import BaseModel, Field
+
+from tools.registry import ToolError
+
+
+class ModelInfo(BaseModel):
+    id: str
+    aliases: list[str] = Field(default_factory=list)
+    family: str
+    backend: str
+    adapter_sizes: list[int]
+    max_tokens_per_example: int
+    tuning_per_m: float
+    input_per_m: float
+    output_per_m: float
+    thinking: str
+    thinking_min: int | None = None
+    thinking_min_level: str | None = None
+    tuning_regions: list[str] | None = None
+    serving_locations: list[str] | None = None
+    retirement: str | None = None
+    source: str
+    as_of: str
+
+    @property
+    def prices_known(self) -> bool:
+        return min(self.tuning_per_m, self.input_per_m, self.output_per_m) >= 0
+
+
+class Limits(BaseModel):
+    max_validation_rows: int
+    max_file_bytes: int
+    recommended_min_examples: int
+    source: str
+    as_of: str
+
+
+class Catalog(BaseModel):
+    limits: Limits
+    tuning_regions: list[str]
+    models: list[ModelInfo]
+
+    def find(self, model_id: str) -> ModelInfo | None:
+        key = model_id.strip().lower().removeprefix("publishers/google/models/").removeprefix("models/")
+        for m in self.models:
+            if key == m.id or key in m.aliases:
+                return m
+        return None
+
+    def get(self, model_id: str) -> ModelInfo:
+        found = self.find(model_id)
+        if found is None:
+            known = ", ".join(m.id for m in self.models)
+            raise ToolError(f"Unknown base model {model_id!r}.", f"Tunable models: {known}.")
+        return found
+
+    def regions_for(self, model: ModelInfo) -> list[str]:
+        return model.tuning_regions or self.tuning_regions
+
+
+@cache
+def catalog() -> Catalog:
+    raw = tomllib.loads(resources.files("tools").joinpath("data/models.toml").read_text())
+    return Catalog(limits=raw["limits"], tuning_regions=raw["regions"]["tuning"], models=raw["model"])
+
+
+LOCAL_BASE_MODEL = "gemma-3-270m"

@@ -1,0 +1,257 @@
+"""The typed tool registry: one place that the agent loop, the CLI and the MCP server all call tools through.
+
+A tool is a function whose first parameter is a pydantic input model and whose return annotation is a pydantic
+output model. `@tool` registers it; its JSON schema is generated once and served in the Anthropic, Gemini and MCP
+shapes. `dispatch()` validates arguments, asks for consent when the call costs money, runs the tool and turns
+every mistake a model can make into an `is_error` result that says how to fix it.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import importlib
+import inspect
+import json
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from tools.render import render_for_model
+
+if TYPE_CHECKING:
+    from tools.context import ToolContext
+
+# Modules whose import registers tools. Kept as names so `gto --help` imports none of them.
+TOOL_MODULES = (
+    "tools.dataset",
+    "tools.cost",
+    "tools.hyperparams",
+    "tools.preflight",
+    "tools.storage",
+    "tools.jobs",
+    "tools.monitor",
+    "tools.evaluation",
+    "tools.report",
+)
+
+
+class ToolInput(BaseModel):
+    """Base for tool input models: unknown arguments are an error the model must see, not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ToolError(Exception):
+    """A failure the caller can act on; `hint` says what to do next. Becomes an is_error result."""
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} {self.hint}" if self.hint else self.message
+
+
+ConsentCheck = Callable[[Any, "ToolContext"], str | None]
+
+
+@dataclass
+class Tool:
+    name: str
+    description: str
+    fn: Callable[..., BaseModel]
+    input_model: type[BaseModel]
+    output_model: type[BaseModel]
+    takes_context: bool
+    consent: ConsentCheck | None = None
+    long_running: bool = False
+
+    @cached_property
+    def input_schema(self) -> dict[str, Any]:
+        return inline_refs(self.input_model.model_json_schema())
+
+    @cached_property
+    def output_schema(self) -> dict[str, Any]:
+        return inline_refs(self.output_model.model_json_schema(mode="serialization"))
+
+    def anthropic_schema(self) -> dict[str, Any]:
+        return {"name": self.name, "description": self.description, "input_schema": self.input_schema}
+
+    def gemini_declaration(self) -> dict[str, Any]:
+        # google-genai's FunctionDeclaration takes plain JSON schema through parameters_json_schema.
+        return {"name": self.name, "description": self.description, "parameters_json_schema": self.input_schema}
+
+    def mcp_schema(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "inputSchema": self.input_schema,
+            "outputSchema": self.output_schema,
+        }
+
+
+class ToolResult(BaseModel):
+    """What a tool call produced: compact text for a model, structured data for code."""
+
+    tool: str
+    is_error: bool = False
+    content: str
+    data: dict[str, Any] | None = None
+    output: Any = None
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    def for_model(self) -> str:
+        return self.content
+
+
+@dataclass
+class Registry:
+    tools: dict[str, Tool] = field(default_factory=dict)
+    _loaded: bool = False
+
+    def register(self, t: Tool) -> None:
+        if t.name in self.tools and self.tools[t.name].fn is not t.fn:
+            raise ValueError(f"tool {t.name!r} registered twice")
+        self.tools[t.name] = t
+
+    def load(self) -> Registry:
+        """Import every tool module once (each is light: backends and SDKs load on first use)."""
+        if not self._loaded:
+            for module in TOOL_MODULES:
+                importlib.import_module(module)
+            self._loaded = True
+        return self
+
+    def get(self, name: str) -> Tool | None:
+        return self.load().tools.get(name)
+
+    def all(self) -> list[Tool]:
+        return list(self.load().tools.values())
+
+    def schema_hash(self) -> str:
+        blob = json.dumps([t.anthropic_schema() for t in self.all()], sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+REGISTRY = Registry()
+
+
+def tool(
+    fn: Callable[..., BaseModel] | None = None,
+    *,
+    name: str | None = None,
+    consent: ConsentCheck | None = None,
+    long_running: bool = False,
+) -> Any:
+    """Register a typed function as a tool. `consent` returns the question to ask before a billable call, or None."""
+
+    def decorate(f: Callable[..., BaseModel]) -> Callable[..., BaseModel]:
+        hints = typing.get_type_hints(f)
+        params = list(inspect.signature(f).parameters.values())
+        if not params or not _is_model(hints.get(params[0].name)):
+            raise TypeError(f"{f.__name__}: the first parameter must be annotated with a pydantic model")
+        if not _is_model(hints.get("return")):
+            raise TypeError(f"{f.__name__}: the return annotation must be a pydantic model")
+        doc = inspect.getdoc(f) or ""
+        description = doc.split("\n\n")[0].replace("\n", " ").strip()
+        if not description:
+            raise TypeError(f"{f.__name__}: a tool needs a docstring; its first paragraph is the description")
+        REGISTRY.register(
+            Tool(
+                name=name or f.__name__,
+                description=description,
+                fn=f,
+                input_model=hints[params[0].name],
+                output_model=hints["return"],
+                takes_context=len(params) > 1,
+                consent=consent,
+                long_running=long_running,
+            )
+        )
+        return f
+
+    return decorate(fn) if fn is not None else decorate
+
+
+def dispatch(name: str, arguments: dict[str, Any] | None, ctx: ToolContext | None = None) -> ToolResult:
+    """Run one tool call from any front end. Errors a caller can fix come back as is_error results."""
+    from tools.context import ToolContext
+
+    ctx = ctx or ToolContext.default()
+    t = REGISTRY.get(name)
+    if t is None:
+        known = ", ".join(sorted(REGISTRY.tools))
+        return _error(name, f"Unknown tool {name!r}. Call one of: {known}.")
+    if arguments is None:
+        arguments = {}
+    if not isinstance(arguments, dict):
+        return _error(name, f"Arguments for {name} must be a JSON object, got {type(arguments).__name__}.")
+    try:
+        args = t.input_model.model_validate(arguments)
+    except ValidationError as exc:
+        return _error(name, describe_validation_error(name, exc, t))
+    if t.consent is not None:
+        question = t.consent(args, ctx)
+        if question and not ctx.approve(name, question):
+            return _error(
+                name,
+                f"The user declined: {question} Nothing was done. Ask the user how to proceed "
+                "(for example a cheaper configuration) before calling it again.",
+                declined=True,
+            )
+    try:
+        output = t.fn(args, ctx) if t.takes_context else t.fn(args)
+    except ToolError as exc:
+        return _error(name, f"{name} failed: {exc}")
+    data = output.model_dump(mode="json")
+    return ToolResult(tool=name, content=render_for_model(name, output, ctx), data=data, output=output)
+
+
+def describe_validation_error(name: str, exc: ValidationError, t: Tool) -> str:
+    lines = [f"Invalid arguments for {name}:"]
+    for err in exc.errors()[:10]:
+        where = ".".join(str(p) for p in err["loc"]) or "(arguments)"
+        if err["type"] == "extra_forbidden":
+            allowed = ", ".join(t.input_model.model_fields)
+            lines.append(f"- field '{where}' is not accepted; the accepted fields are: {allowed}.")
+            continue
+        got = f" (got {err['input']!r:.80})" if err["type"] != "missing" else ""
+        lines.append(f"- field '{where}': {err['msg']}{got}.")
+    lines.append(f"Fix these fields and call {name} again.")
+    return "\n".join(lines)
+
+
+def _error(name: str, message: str, declined: bool = False) -> ToolResult:
+    return ToolResult(tool=name, is_error=True, content=message, data={"error": message, "declined": declined})
+
+
+def _is_model(tp: Any) -> bool:
+    return inspect.isclass(tp) and issubclass(tp, BaseModel)
+
+
+def inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
+    """Replace $ref with the definitions they point to: some function-calling APIs reject $defs."""
+    defs = schema.get("$defs", {})
+
+    def walk(node: Any, seen: tuple[str, ...]) -> Any:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                key = node["$ref"].rsplit("/", 1)[-1]
+                if key in seen:  # recursive model: leave an open object rather than loop forever
+                    return {"type": "object"}
+                target = walk(copy.deepcopy(defs[key]), (*seen, key))
+                extra = {k: walk(v, seen) for k, v in node.items() if k != "$ref"}
+                return {**target, **extra}
+            return {k: walk(v, seen) for k, v in node.items() if k != "$defs"}
+        if isinstance(node, list):
+            return [walk(v, seen) for v in node]
+        return node
+
+    return walk(schema, ())

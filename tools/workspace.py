@@ -1,0 +1,187 @@
+"""The workspace: one folder (./.gto or $GTO_HOME) holding a SQLite database of jobs, metrics, events and runs,
+plus the files tools write (reports, staged datasets, checkpoints). The CLI, the agent, the MCP server and the
+local trainer process all share it, so a job started anywhere is seen everywhere."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from tools.backends.base import JobInfo, MetricPoint
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    job_id TEXT PRIMARY KEY,
+    backend TEXT NOT NULL,
+    state TEXT NOT NULL,
+    client_request_id TEXT UNIQUE,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    info TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS metrics (
+    job_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    step INTEGER NOT NULL,
+    value REAL NOT NULL,
+    epoch REAL,
+    wall_time REAL,
+    PRIMARY KEY (job_id, name, step)
+);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id TEXT,
+    ts REAL NOT NULL,
+    kind TEXT NOT NULL,
+    message TEXT NOT NULL,
+    data TEXT
+);
+CREATE TABLE IF NOT EXISTS datasets (
+    key TEXT PRIMARY KEY,
+    sha256 TEXT,
+    stats TEXT NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    goal TEXT NOT NULL,
+    model TEXT NOT NULL,
+    backend TEXT,
+    transcript TEXT NOT NULL,
+    status TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    ended_at REAL,
+    summary TEXT
+);
+"""
+
+
+class Workspace:
+    def __init__(self, root: Path | str):
+        self.root = Path(root).resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.db_path = self.root / "state.db"
+        with self.connect() as db:
+            db.executescript(SCHEMA)
+
+    @classmethod
+    def default(cls) -> Workspace:
+        return cls(os.environ.get("GTO_HOME") or Path.cwd() / ".gto")
+
+    @contextmanager
+    def connect(self) -> Iterator[sqlite3.Connection]:
+        """A short-lived connection; WAL lets the trainer process write while the CLI reads."""
+        db = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA busy_timeout=30000")
+            db.row_factory = sqlite3.Row
+            yield db
+        finally:
+            db.close()
+
+    def dir(self, *parts: str) -> Path:
+        path = self.root.joinpath(*parts)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def save_job(self, info: JobInfo) -> None:
+        now = time.time()
+        created = info.created_at.timestamp() if info.created_at else now
+        with self.connect() as db:
+            db.execute(
+                "INSERT INTO jobs (job_id, backend, state, client_request_id, created_at, updated_at, info)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT(job_id) DO UPDATE SET state=excluded.state, updated_at=excluded.updated_at,"
+                " info=excluded.info, client_request_id=COALESCE(jobs.client_request_id, excluded.client_request_id)",
+                (info.job_id, info.backend, info.state.value, info.client_request_id, created, now,
+                 info.model_dump_json()),
+            )
+
+    def get_job(self, job_id: str) -> JobInfo | None:
+        with self.connect() as db:
+            row = db.execute("SELECT info FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
+        return JobInfo.model_validate_json(row["info"]) if row else None
+
+    def find_job_by_request(self, client_request_id: str) -> JobInfo | None:
+        with self.connect() as db:
+            row = db.execute("SELECT info FROM jobs WHERE client_request_id = ?", (client_request_id,)).fetchone()
+        return JobInfo.model_validate_json(row["info"]) if row else None
+
+    def list_jobs(self, backend: str | None = None) -> list[JobInfo]:
+        query, params = "SELECT info FROM jobs", ()
+        if backend:
+            query, params = query + " WHERE backend = ?", (backend,)
+        with self.connect() as db:
+            rows = db.execute(query + " ORDER BY created_at DESC", params).fetchall()
+        return [JobInfo.model_validate_json(r["info"]) for r in rows]
+
+    def add_metrics(self, job_id: str, name: str, points: Iterable[MetricPoint]) -> None:
+        with self.connect() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO metrics (job_id, name, step, value, epoch, wall_time) VALUES (?,?,?,?,?,?)",
+                [(job_id, name, p.step, p.value, p.epoch, p.wall_time) for p in points],
+            )
+
+    def get_metrics(self, job_id: str, since_step: int = -1) -> dict[str, list[MetricPoint]]:
+        with self.connect() as db:
+            rows = db.execute(
+                "SELECT name, step, value, epoch, wall_time FROM metrics WHERE job_id = ? AND step > ?"
+                " ORDER BY name, step",
+                (job_id, since_step),
+            ).fetchall()
+        series: dict[str, list[MetricPoint]] = {}
+        for r in rows:
+            series.setdefault(r["name"], []).append(
+                MetricPoint(step=r["step"], value=r["value"], epoch=r["epoch"], wall_time=r["wall_time"])
+            )
+        return series
+
+    def record_dataset(self, key: str, sha256: str | None, stats: dict[str, Any]) -> None:
+        """Remember what is known of a dataset (a local path or an uploaded URI): example and token counts."""
+        with self.connect() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO datasets (key, sha256, stats, updated_at) VALUES (?, ?, ?, ?)",
+                (key, sha256, json.dumps(stats), time.time()),
+            )
+
+    def dataset(self, key: str) -> dict[str, Any] | None:
+        """Stats recorded for a path or URI, following an upload's URI to the local file it came from."""
+        with self.connect() as db:
+            row = db.execute("SELECT sha256, stats FROM datasets WHERE key = ?", (key,)).fetchone()
+            if row is None:
+                return None
+            stats = json.loads(row["stats"])
+            if "tokens" not in stats and row["sha256"]:
+                same = db.execute(
+                    "SELECT stats FROM datasets WHERE sha256 = ? AND key != ? ORDER BY updated_at DESC",
+                    (row["sha256"], key),
+                ).fetchall()
+                for other in same:
+                    stats = {**json.loads(other["stats"]), **stats}
+                    if "tokens" in stats:
+                        break
+        return {"sha256": row["sha256"], **stats}
+
+    def log_event(self, job_id: str | None, kind: str, message: str, data: dict[str, Any] | None = None) -> None:
+        with self.connect() as db:
+            db.execute(
+                "INSERT INTO events (job_id, ts, kind, message, data) VALUES (?, ?, ?, ?, ?)",
+                (job_id, time.time(), kind, message, json.dumps(data) if data is not None else None),
+            )
+
+    def events(self, job_id: str | None = None, kind: str | None = None) -> list[dict[str, Any]]:
+        query, params = "SELECT * FROM events WHERE 1=1", []
+        if job_id is not None:
+            query, params = query + " AND job_id = ?", [*params, job_id]
+        if kind is not None:
+            query, params = query + " AND kind = ?", [*params, kind]
+        with self.connect() as db:
+            rows = db.execute(query + " ORDER BY id", params).fetchall()
+        return [{**dict(r), "data": json.loads(r["data"]) if r["data"] else None} for r in rows]
