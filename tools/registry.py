@@ -211,6 +211,8 @@ def dispatch(name: str, arguments: dict[str, Any] | None, ctx: ToolContext | Non
     except ToolError as exc:
         return _error(name, f"{name} failed: {exc}")
     data = output.model_dump(mode="json")
+    # Every result is kept in the workspace: the report and `gto jobs` read what happened from there.
+    ctx.workspace.log_event(_job_id(arguments, data), f"tool:{name}", "ok", data)
     return ToolResult(tool=name, content=render_for_model(name, output, ctx), data=data, output=output)
 
 
@@ -230,6 +232,16 @@ def describe_validation_error(name: str, exc: ValidationError, t: Tool) -> str:
 
 def _error(name: str, message: str, declined: bool = False) -> ToolResult:
     return ToolResult(tool=name, is_error=True, content=message, data={"error": message, "declined": declined})
+
+
+def _job_id(arguments: dict[str, Any], data: dict[str, Any]) -> str | None:
+    job = data.get("job")
+    if isinstance(job, dict) and isinstance(job.get("job_id"), str):
+        return job["job_id"]
+    for source in (data, arguments):
+        if isinstance(source.get("job_id"), str):
+            return source["job_id"]
+    return None
 
 
 def _is_model(tp: Any) -> bool:

@@ -143,8 +143,8 @@ class Workspace:
             )
         return series
 
-    def record_dataset(self, key: str, sha256: str | None, stats: dict[str, Any]) -> None:
-        """Remember what is known of a dataset (a local path or an uploaded URI): example and token counts."""
+    def record_dataset(self, key: str, stats: dict[str, Any], sha256: str | None = None) -> None:
+        """Remember what is known of a dataset, by local path or URI. An upload records {"source": path}."""
         with self.connect() as db:
             db.execute(
                 "INSERT OR REPLACE INTO datasets (key, sha256, stats, updated_at) VALUES (?, ?, ?, ?)",
@@ -152,22 +152,16 @@ class Workspace:
             )
 
     def dataset(self, key: str) -> dict[str, Any] | None:
-        """Stats recorded for a path or URI, following an upload's URI to the local file it came from."""
+        """Stats recorded for a path or URI; an uploaded URI also gets the stats of the file it came from."""
         with self.connect() as db:
             row = db.execute("SELECT sha256, stats FROM datasets WHERE key = ?", (key,)).fetchone()
-            if row is None:
-                return None
-            stats = json.loads(row["stats"])
-            if "tokens" not in stats and row["sha256"]:
-                same = db.execute(
-                    "SELECT stats FROM datasets WHERE sha256 = ? AND key != ? ORDER BY updated_at DESC",
-                    (row["sha256"], key),
-                ).fetchall()
-                for other in same:
-                    stats = {**json.loads(other["stats"]), **stats}
-                    if "tokens" in stats:
-                        break
-        return {"sha256": row["sha256"], **stats}
+        if row is None:
+            return None
+        stats = {"sha256": row["sha256"], **json.loads(row["stats"])}
+        source = stats.get("source")
+        if source and source != key:
+            return {**(self.dataset(source) or {}), **stats}
+        return stats
 
     def log_event(self, job_id: str | None, kind: str, message: str, data: dict[str, Any] | None = None) -> None:
         with self.connect() as db:
