@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from tools.render import render_for_model
+from tools.secrets import redact, redact_obj
 
 if TYPE_CHECKING:
     from tools.context import ToolContext
@@ -125,7 +126,11 @@ class Registry:
         """Import every tool module once (each is light: backends and SDKs load on first use)."""
         if not self._loaded:
             for module in TOOL_MODULES:
-                importlib.import_module(module)
+                try:
+                    importlib.import_module(module)
+                except ModuleNotFoundError as exc:
+                    if exc.name != module:  # a tool module's own import failing is a bug: let it raise
+                        raise
             self._loaded = True
         return self
 
@@ -210,10 +215,10 @@ def dispatch(name: str, arguments: dict[str, Any] | None, ctx: ToolContext | Non
         output = t.fn(args, ctx) if t.takes_context else t.fn(args)
     except ToolError as exc:
         return _error(name, f"{name} failed: {exc}")
-    data = output.model_dump(mode="json")
+    data = redact_obj(output.model_dump(mode="json"))
     # Every result is kept in the workspace: the report and `gto jobs` read what happened from there.
     ctx.workspace.log_event(_job_id(arguments, data), f"tool:{name}", "ok", data)
-    return ToolResult(tool=name, content=render_for_model(name, output, ctx), data=data, output=output)
+    return ToolResult(tool=name, content=redact(render_for_model(name, output, ctx)), data=data, output=output)
 
 
 def describe_validation_error(name: str, exc: ValidationError, t: Tool) -> str:
@@ -231,6 +236,7 @@ def describe_validation_error(name: str, exc: ValidationError, t: Tool) -> str:
 
 
 def _error(name: str, message: str, declined: bool = False) -> ToolResult:
+    message = redact(message)
     return ToolResult(tool=name, is_error=True, content=message, data={"error": message, "declined": declined})
 
 

@@ -1,0 +1,27 @@
+"""Consent for anything that costs money: asked in the terminal, or given in advance with --yes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from agent.console import Console
+
+
+@dataclass
+class Approver:
+    console: Console
+    yes: bool = False
+    decisions: list[tuple[str, str, bool]] = field(default_factory=list)
+
+    def __call__(self, tool: str, question: str) -> bool:
+        if self.yes:
+            self.console.notice(f"Approved in advance with --yes: {question}")
+            approved = True
+        elif not self.console.can_ask:
+            self.console.notice(f"Needs your approval, and this run cannot ask: {question} "
+                                "Run again with --yes to approve in advance.")
+            approved = False
+        else:
+            approved = self.console.confirm(question)
+        self.decisions.append((tool, question, approved))
+        return approved

@@ -1,0 +1,127 @@
+"""`gto`: the command line. The agent commands (`run`, `chat`) live here; the tool commands, each a thin call
+through the registry, come from agent.tool_commands. Nothing heavy is imported until a command needs it, so
+`gto --help` stays fast."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+
+from agent.console import Console
+from agent.tool_commands import JsonFlag, YesFlag, BackendOpt, commands, invoke
+from tools.registry import REGISTRY
+
+app = typer.Typer(name="gto", help="Gemini tuning orchestrator: validate data, tune on Vertex AI or locally, "
+                  "watch, evaluate, serve and report; or let the agent do it all with `gto run`.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+app.add_typer(commands)
+
+
+ModelOpt = Annotated[str | None, typer.Option(help="claude[:MODEL], gemini[:MODEL] or planner (default: Claude "
+                                              "with ANTHROPIC_API_KEY, else Gemini when configured, else planner).")]
+ResumeFlag = Annotated[bool, typer.Option("--resume", help="Continue the latest saved run (or --run-id).")]
+RunIdOpt = Annotated[str | None, typer.Option(help="Which saved run --resume continues.")]
+
+
+@app.command()
+def run(goal: Annotated[str | None, typer.Argument(help="What to tune, in plain words.")] = None,
+        yes: YesFlag = False, model: ModelOpt = None, backend: BackendOpt = None, as_json: JsonFlag = False,
+        resume: ResumeFlag = False, run_id: RunIdOpt = None,
+        project: str | None = None, region: str | None = None, bucket: str | None = None,
+        max_calls: Annotated[int, typer.Option(help="Most model calls for the run.")] = 40,
+        budget: Annotated[float, typer.Option(help="Most USD to spend on model (LLM) usage.")] = 5.0,
+        timeout: Annotated[float, typer.Option(help="Most minutes for the run.")] = 360) -> None:
+    """Run the whole tuning workflow for one goal. Exit 0 when every success criterion holds."""
+    from agent.loop import Limits
+    from agent.orchestrator import CONTINUE, drive
+
+    if not goal and not resume:
+        Console(out=sys.stderr).error("Give a goal, e.g. gto run \"Tune gemma-3-270m on data/train.jsonl\", "
+                                      "or --resume to continue a saved run.")
+        raise typer.Exit(2)
+    console = Console(out=sys.stderr if as_json else sys.stdout)
+    agent = _open(console, model=model, backend=backend, yes=yes, goal=goal or "",
+                  resume=(run_id or "latest") if resume else None, project=project, region=region, bucket=bucket,
+                  limits=Limits(max_model_calls=max_calls, max_cost_usd=budget, max_seconds=timeout * 60))
+    result = drive(agent, goal or CONTINUE, console)
+    if as_json:
+        print(json.dumps(result.as_dict(), indent=2, ensure_ascii=False))
+    else:
+        console.print()
+        console.print(result.summary)
+        console.criteria(result.criteria)
+        console.print(f"Transcript: {result.transcript}")
+    raise typer.Exit(0 if result.ok else 130 if result.status == "interrupted" else 1)
+
+
+@app.command()
+def chat(model: ModelOpt = None, backend: BackendOpt = None, yes: YesFlag = False, resume: ResumeFlag = False,
+         run_id: RunIdOpt = None, project: str | None = None, region: str | None = None,
+         bucket: str | None = None) -> None:
+    """Talk to the agent: it tunes with you, asks before spending, and answers /status, /jobs and /help."""
+    from agent.repl import Repl
+
+    console = Console()
+    agent = _open(console, model=model, backend=backend, yes=yes, interactive=True, goal="(chat)",
+                  resume=(run_id or "latest") if resume else None, project=project, region=region, bucket=bucket)
+    raise typer.Exit(Repl(agent, console).loop())
+
+
+def _open(console: Console, **options: object):  # noqa: ANN202 - returns agent.loop.Agent, imported lazily
+    from agent.models import ModelUnavailable
+    from agent.orchestrator import open_session
+    from tools.registry import ToolError
+
+    try:
+        return open_session(console=console, **options)  # type: ignore[arg-type]
+    except (ModelUnavailable, ToolError, FileNotFoundError, ValueError) as exc:
+        console.error(str(exc))
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def serve(model: Annotated[str, typer.Argument(help="A local job id, job@checkpoint, or gemma-3-270m for the base.")],
+          host: str = "127.0.0.1", port: int = 8765) -> None:
+    """Serve a local model over HTTP with the Gemini generateContent API shape."""
+    from tools.backends.local.server import serve as run_server
+
+    run_server(model, host=host, port=port)
+
+
+@app.command("tools")
+def list_tools(as_json: JsonFlag = False) -> None:
+    """List every tool the agent, the CLI and the MCP server share."""
+    tools = REGISTRY.all()
+    if as_json:
+        print(json.dumps([t.anthropic_schema() for t in tools], indent=2))
+        return
+    Console().table("Tools", ["name", "description"], [[t.name, t.description] for t in tools])
+
+
+@app.command()
+def call(tool: str, arguments: Annotated[str, typer.Argument(help="JSON object of arguments.")] = "{}",
+         yes: YesFlag = False) -> None:
+    """Call any tool directly with JSON arguments and print its JSON result."""
+    try:
+        args = json.loads(arguments)
+    except ValueError as exc:
+        Console(out=sys.stderr).error(f"ARGUMENTS is not valid JSON: {exc}")
+        raise typer.Exit(2) from None
+    invoke(tool, args, as_json=True, yes=yes)
+
+
+@app.command()
+def mcp() -> None:
+    """Serve every tool over MCP on stdio (for Claude Code and other MCP clients)."""
+    from agent.mcp_server import main as serve_mcp
+
+    serve_mcp()
+
+
+def main() -> None:
+    app()
+if __name__ == "__main__":
+    main()

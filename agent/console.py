@@ -1,0 +1,137 @@
+"""All terminal output and questions, in one place, with injectable streams so front ends are testable."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import IO, Any
+
+from rich.console import Console as RichConsole
+from rich.markup import escape
+from rich.table import Table
+
+from agent.criteria import Criterion
+from tools.context import Progress
+from tools.registry import ToolResult
+from tools.secrets import redact
+
+# The fields that best say what a tool result means, in order of preference, for the one-line display.
+_HEADLINE_KEYS = ("ok", "returned_because", "state", "uri", "path", "output_path", "verdict", "summary", "reason")
+
+
+class Console:
+    def __init__(self, out: IO[str] | None = None, input: IO[str] | None = None, color: bool | None = None,
+                 quiet: bool = False, can_ask: bool | None = None):
+        stream = out or sys.stdout
+        self.rich = RichConsole(file=stream, force_terminal=color, no_color=color is False, highlight=False,
+                                soft_wrap=True)
+        self.input = input or sys.stdin
+        self.quiet = quiet
+        self.can_ask = self.input.isatty() if can_ask is None else can_ask
+        self._streaming = False
+        self._progress_shown = False
+
+    def print(self, text: str = "", style: str | None = None) -> None:
+        if not self.quiet:
+            self._end_stream()
+            self.rich.print(escape(redact(text)), style=style)
+
+    def notice(self, text: str) -> None:
+        self.print(text, style="yellow")
+
+    def error(self, text: str) -> None:
+        self._end_stream()
+        self.rich.print(escape(redact(text)), style="bold red")
+
+    def assistant_text(self, text: str) -> None:
+        if self.quiet:
+            return
+        self._streaming = True
+        self.rich.print(escape(redact(text)), end="", style="cyan")
+
+    def tool_call(self, name: str, arguments: dict[str, Any]) -> None:
+        args = ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in arguments.items())
+        self.print(f"→ {name}({args[:300]})", style="dim")
+
+    def tool_result(self, result: ToolResult) -> None:
+        self._end_progress()
+        if result.is_error:
+            self.print(f"✗ {result.tool}: {result.content.splitlines()[0][:400]}", style="red")
+            for line in result.content.splitlines()[1:8]:
+                self.print(f"    {line[:300]}", style="red")
+            return
+        self.print(f"✓ {result.tool}: {headline(result.data or {})}", style="green")
+
+    def progress(self, update: Progress) -> None:
+        """A live line for long tools (training progress); overwritten in place on a terminal."""
+        if self.quiet:
+            return
+        self._end_stream()
+        fraction = f" {update.done:.0f}/{update.total:.0f}" if update.done is not None and update.total else ""
+        extras = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in update.fields.items())
+        line = escape(redact(f"  … {update.message}{fraction} {extras}".rstrip()))
+        if self.rich.is_terminal:
+            self.rich.print(f"\r{line}\x1b[K", end="", style="magenta")
+        else:
+            self.rich.print(line, style="magenta")
+        self._progress_shown = True
+
+    def confirm(self, question: str) -> bool:
+        """Ask a yes/no question; anything but yes is no."""
+        if not self.can_ask:
+            return False
+        self._end_stream()
+        self.rich.print(escape(redact(question)), style="bold yellow")
+        self.rich.print("Proceed? [y/N] ", end="")
+        answer = self.input.readline()
+        return answer.strip().lower() in ("y", "yes")
+
+    def criteria(self, criteria: list[Criterion]) -> None:
+        table = Table(title="Success criteria", show_lines=False)
+        table.add_column("")
+        table.add_column("criterion")
+        table.add_column("evidence")
+        for c in criteria:
+            mark = "✓" if c.met else ("–" if not c.applicable else "✗")
+            table.add_row(mark, c.label, escape(redact(c.detail)))
+        if not self.quiet:
+            self._end_stream()
+            self.rich.print(table)
+
+    def table(self, title: str, columns: list[str], rows: list[list[Any]]) -> None:
+        table = Table(title=title)
+        for column in columns:
+            table.add_column(column)
+        for row in rows:
+            table.add_row(*(escape(redact("" if v is None else str(v))) for v in row))
+        self._end_stream()
+        self.rich.print(table)
+
+    def _end_stream(self) -> None:
+        if self._streaming:
+            self.rich.print()
+            self._streaming = False
+        self._end_progress()
+
+    def _end_progress(self) -> None:
+        if self._progress_shown and self.rich.is_terminal:
+            self.rich.print()
+        self._progress_shown = False
+
+
+def headline(data: dict[str, Any]) -> str:
+    """One short line saying what a tool returned."""
+    parts = []
+    job = data.get("job")
+    if isinstance(job, dict):
+        parts.append(f"{job.get('job_id')} {job.get('state')}")
+    for key in _HEADLINE_KEYS:
+        value = data.get(key)
+        if value is not None and not isinstance(value, (dict, list)):
+            parts.append(f"{key}={value}" if not isinstance(value, str) or len(value) < 120 else f"{key}={value[:117]}…")
+        if len(parts) >= 3:
+            break
+    if not parts:
+        counts = [f"{k}={len(v)}" for k, v in data.items() if isinstance(v, list)]
+        parts = counts[:3] or [", ".join(list(data)[:4])]
+    return "; ".join(parts)

@@ -1,0 +1,79 @@
+"""Read a tuning goal written in plain words: dataset files, base model, hyperparameters, project, region, bucket."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, fields
+
+_JSONL = re.compile(r"""["'`](?P<quoted>[^"'`\n]+?\.jsonl)["'`]|(?P<path>(?:gs://)?[\w~./\\:\-]*[\w\-]\.jsonl)\b""",
+                    re.IGNORECASE)
+_VALIDATION_CUE = re.compile(r"(validation|validate\s+(?:with|on|against)|validating\s+with|eval(?:uation)?|"
+                             r"\bval\b|held[- ]?out|holdout|dev\s+set)[^.;]*$", re.IGNORECASE)
+_MODEL = re.compile(r"\b(gemini-[0-9][\w.\-]*[\w]|gemma-3-270m)\b", re.IGNORECASE)
+_LOCAL_MODEL = re.compile(r"base[- ]model\s*(?:=|:|is|at)?\s*(?P<p>[~./][\w~./\-]+)", re.IGNORECASE)
+_EPOCHS = re.compile(r"\b(\d{1,3})\s*epochs?\b|\bepochs?\s*(?:=|:|of|to)?\s*(\d{1,3})\b", re.IGNORECASE)
+_ADAPTER = re.compile(r"\b(?:adapter(?:[\s_-]*size)?|lora[\s_-]*rank|rank)\s*(?:=|:|of|to)?\s*(\d{1,2})\b"
+                      r"|\b(\d{1,2})\s*(?:-|\s)?(?:adapter|rank)\b", re.IGNORECASE)
+_LR = re.compile(r"\b(?:learning[\s_-]*rate(?:[\s_-]*multiplier)?|lr(?:[\s_-]*multiplier)?|lrm)\s*"
+                 r"(?:=|:|of|to|x)?\s*(\d+(?:\.\d+)?)", re.IGNORECASE)
+_PROJECT = re.compile(r"\bproject(?:[\s_-]*id)?\s*(?:=|:|is)?\s*['\"]?([a-z][a-z0-9\-]{4,28}[a-z0-9])\b", re.IGNORECASE)
+_REGION = re.compile(r"\b((?:us|europe|asia|australia|northamerica|southamerica|me|africa)-[a-z]+\d{1,2})\b")
+_BUCKET = re.compile(r"\bgs://([a-z0-9][a-z0-9._\-]{1,221}[a-z0-9])(/[^\s,;]*)?", re.IGNORECASE)
+_BACKEND = re.compile(r"\b(?:backend\s*(?:=|:)?\s*(local|vertex)|(locally|on this machine|offline)|"
+                      r"(on vertex(?: ai)?|vertex ai))\b", re.IGNORECASE)
+
+
+@dataclass
+class Goal:
+    training: str | None = None
+    validation: str | None = None
+    base_model: str | None = None
+    epochs: int | None = None
+    adapter_size: int | None = None
+    learning_rate_multiplier: float | None = None
+    project: str | None = None
+    region: str | None = None
+    bucket: str | None = None
+    backend: str | None = None
+
+    def merge(self, later: Goal) -> Goal:
+        """Later messages (answers to questions) override or fill in earlier ones."""
+        return Goal(**{f.name: getattr(later, f.name) or getattr(self, f.name) for f in fields(self)})
+
+
+def parse_goal(text: str) -> Goal:
+    goal = Goal()
+    for match in _JSONL.finditer(text):
+        path = match.group("quoted") or match.group("path")
+        before = text[max(0, match.start() - 40):match.start()]
+        # A second file with no cue is the validation set: "train on a.jsonl and b.jsonl" is rarely meant otherwise.
+        is_validation = bool(_VALIDATION_CUE.search(before)) or bool(goal.training and not goal.validation)
+        if is_validation and goal.validation is None:
+            goal.validation = path
+        elif goal.training is None:
+            goal.training = path
+    if m := _MODEL.search(text):
+        goal.base_model = m.group(1).lower()
+    elif m := _LOCAL_MODEL.search(text):
+        goal.base_model = m.group("p")
+    if m := _EPOCHS.search(text):
+        goal.epochs = int(m.group(1) or m.group(2))
+    if m := _ADAPTER.search(text):
+        goal.adapter_size = int(m.group(1) or m.group(2))
+    if m := _LR.search(text):
+        goal.learning_rate_multiplier = float(m.group(1))
+    if m := _PROJECT.search(text):
+        goal.project = m.group(1)
+    if m := _REGION.search(text):
+        goal.region = m.group(1)
+    for m in _BUCKET.finditer(text):
+        if not (m.group(2) or "").lower().endswith(".jsonl"):
+            goal.bucket = f"gs://{m.group(1)}"
+            break
+    else:
+        dataset_uri = next((m for m in _BUCKET.finditer(text)), None)
+        if dataset_uri:
+            goal.bucket = f"gs://{dataset_uri.group(1)}"
+    if m := _BACKEND.search(text):
+        goal.backend = (m.group(1) or ("local" if m.group(2) else "vertex")).lower()
+    return goal

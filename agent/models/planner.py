@@ -1,0 +1,252 @@
+"""The offline planner: a deterministic policy in place of an LLM, so the whole workflow runs with no account.
+
+It reads the conversation the way a model would (the user's words and the tool results, nothing else) and
+answers with the next tool calls, walking the five phases. Because its only state is the message list, a resumed
+run picks up exactly where it stopped."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from agent.goal import Goal, parse_goal
+from agent.models import Message, Turn, Usage
+from tools.catalog import LOCAL_BASE_MODEL
+from tools.registry import Tool
+
+_ids = iter(range(1, 1 << 62))
+
+
+@dataclass
+class Seen:
+    """One tool call from the history and what came back."""
+
+    name: str
+    input: dict[str, Any]
+    result: dict[str, Any]
+    is_error: bool
+    text: str
+
+
+class PlannerModel:
+    def __init__(self, model_id: str | None = None, backend: str = "local", interactive: bool = False,
+                 project: str | None = None, region: str | None = None, bucket: str | None = None, **_: Any):
+        self.name = "planner"
+        self.backend = backend
+        self.interactive = interactive
+        self.defaults = Goal(project=project, region=region, bucket=bucket)
+
+    def complete(self, system: str, messages: list[Message], tools: list[Tool],
+                 on_text: Callable[[str], None] | None = None) -> Turn:
+        goal = self.defaults
+        for text in _user_texts(messages):
+            goal = goal.merge(parse_goal(text))
+        content = Plan(goal, _history(messages), self.backend, self.interactive).next()
+        text = "".join(b.get("text", "") for b in content if b["type"] == "text")
+        if on_text and text:
+            on_text(text)
+        stop = "tool_use" if any(b["type"] == "tool_use" for b in content) else "end_turn"
+        return Turn(message={"role": "assistant", "content": content}, usage=Usage(), stop_reason=stop)
+
+
+class Plan:
+    def __init__(self, goal: Goal, history: list[Seen], backend: str, interactive: bool):
+        self.goal, self.history, self.interactive = goal, history, interactive
+        self.backend = goal.backend or backend
+        named = goal.base_model or ("gemini-2.5-flash" if self.backend == "vertex" else LOCAL_BASE_MODEL)
+        self.rehearsal = self.backend == "local" and named.startswith("gemini-")
+        self.base_model = LOCAL_BASE_MODEL if self.rehearsal else named
+
+    def last(self, name: str, ok: bool | None = None) -> Seen | None:
+        for seen in reversed(self.history):
+            if seen.name == name and (ok is None or seen.is_error != ok):
+                return seen
+        return None
+
+    def next(self) -> list[dict[str, Any]]:
+        g = self.goal
+        if not g.training:
+            return self.ask("Which training dataset should I tune on? Give the path of a JSONL file "
+                            "(Gemini `contents` format, or OpenAI `messages` which I can convert).")
+        if self.backend == "vertex" and not (g.bucket or g.training.startswith("gs://")):
+            return self.ask("Which Cloud Storage bucket should the datasets go to (gs://BUCKET)? "
+                            "Set it in the goal or with GTO_BUCKET.")
+        last = self.history[-1] if self.history else None
+        if last and last.is_error and last.name not in ("poll_metrics",):
+            if last.result.get("declined"):
+                return self.stop(f"Understood: {last.name} was not run, nothing was spent. Tell me what to change "
+                                 "(for example fewer epochs or a smaller model) and I will continue.")
+            return self.stop(f"{last.name} failed, so I stopped here:\n{last.text}")
+        for phase in (self.preflight, self.dataset, self.job, self.monitor, self.evaluate, self.deliver):
+            action = phase()
+            if action is not None:
+                return action
+        return self.stop("Done: every phase ran. The summary below lists each success criterion.")
+
+    def preflight(self) -> list[dict[str, Any]] | None:
+        seen = self.last("check_environment")
+        if seen is None:
+            intro = (f"Rehearsing on this machine with {LOCAL_BASE_MODEL}: {self.goal.base_model} tunes only on "
+                     "Vertex AI, which needs a Google Cloud project and credentials. " if self.rehearsal else "")
+            args = {"backend": self.backend}
+            args.update({k: v for k, v in (("project", self.goal.project), ("region", self.goal.region),
+                                           ("bucket", self.goal.bucket)) if v})
+            return self.call("check_environment", args, intro + "Phase 1: pre-flight checks.")
+        if not seen.result.get("ok"):
+            failed = [c for c in seen.result.get("checks", []) if not c.get("ok")]
+            lines = "\n".join(f"- {c.get('name')}: {c.get('detail')}" + (f"\n  fix: {c['fix']}" if c.get("fix") else "")
+                              for c in failed)
+            return self.stop(f"Pre-flight checks failed; fix these and run me again:\n{lines}")
+        return None
+
+    def dataset(self) -> list[dict[str, Any]] | None:
+        train, val = self.datasets()
+        validated = self.last("validate_dataset", ok=True)
+        if validated is None or (validated.input.get("path"), validated.input.get("validation_path")) != (train, val):
+            return self.call("validate_dataset", self._drop_none(
+                {"path": train, "validation_path": val, "base_model": self.base_model}), "Validating the data.")
+        if not validated.result.get("ok"):
+            fixes = [s for s in self.history if s.name == "fix_dataset" and not s.is_error]
+            broken = [p for p, report in ((train, validated.result.get("train")), (val, validated.result.get("validation")))
+                      if p and report and report.get("errors")]
+            todo = [p for p in broken if p not in {f.input.get("path") for f in fixes}]
+            if todo:
+                return self.call("fix_dataset", {"path": todo[0]}, f"{todo[0]} has errors; writing a repaired copy.")
+            return self.stop("The data still has errors after repair, so I stopped before spending anything. "
+                             f"Full list: {validated.result.get('report_path')}")
+        if self.last("recommend_hyperparameters") is None:
+            return self.call("recommend_hyperparameters", {"base_model": self.base_model, "training_path": train})
+        if self.last("estimate_cost") is None:
+            return self.call("estimate_cost", self._drop_none(
+                {"base_model": self.base_model, "training_path": train, "epochs": self.hyper("epochs")}))
+        uploads = {s.input.get("path"): s.result.get("uri") for s in self.history
+                   if s.name == "upload_to_gcs" and not s.is_error}
+        missing = [p for p in (train, val) if p and p not in uploads]
+        if missing:
+            return self.calls([("upload_to_gcs", self._drop_none(
+                {"path": p, "bucket": self.goal.bucket, "backend": self.backend})) for p in missing],
+                "Phase 2: uploading the data.")
+        return None
+
+    def job(self) -> list[dict[str, Any]] | None:
+        if self.job_info() is not None:
+            return None
+        train, val = self.datasets()
+        uploads = {s.input.get("path"): s.result.get("uri") for s in self.history if s.name == "upload_to_gcs"}
+        args = {
+            "training_dataset_uri": uploads[train], "validation_dataset_uri": uploads.get(val) if val else None,
+            "base_model": self.base_model, "epochs": self.hyper("epochs"), "adapter_size": self.hyper("adapter_size"),
+            "learning_rate_multiplier": self.hyper("learning_rate_multiplier"), "backend": self.backend,
+        }
+        return self.call("create_tuning_job", self._drop_none(args), "Creating the tuning job.")
+
+    def monitor(self) -> list[dict[str, Any]] | None:
+        job = self.job_info()
+        polled = self.last("poll_metrics")
+        if polled is not None and polled.result.get("job", {}).get("job_id") == job["job_id"]:
+            why = polled.result.get("returned_because")
+            state = polled.result.get("job", {}).get("state")
+            if why in ("completed",) or state == "SUCCEEDED":
+                return None
+            if why in ("failed", "cancelled"):
+                error = polled.result.get("job", {}).get("error") or "no reason given"
+                return self.stop(f"The tuning job ended {state}: {error}")
+            critical = [a for a in polled.result.get("anomalies", []) if a.get("severity") == "critical"]
+            if critical and self.last("cancel_job") is None:
+                return self.call("cancel_job", {"job_id": job["job_id"]},
+                                 f"{critical[0].get('message')} Cancelling: {critical[0].get('recommended_action')}")
+            if self.last("cancel_job") is not None:
+                return self.stop("I cancelled the job because training had gone wrong; see the anomalies above.")
+        return self.call("poll_metrics", {"job_id": job["job_id"]}, "Phase 3: watching training.")
+
+    def evaluate(self) -> list[dict[str, Any]] | None:
+        job_id = self.job_info()["job_id"]
+        for name, text in (("choose_checkpoint", "Phase 4: choosing the checkpoint."),
+                           ("compare_models", "Comparing the tuned model with the base model.")):
+            if self.last(name) is None:
+                return self.call(name, {"job_id": job_id}, text)
+        return None
+
+    def deliver(self) -> list[dict[str, Any]] | None:
+        job_id = self.job_info()["job_id"]
+        if self.last("test_endpoint") is None:
+            return self.call("test_endpoint", {"job_id": job_id}, "Phase 5: testing the endpoint.")
+        if self.last("write_report") is None:
+            return self.call("write_report", {"job_ids": [job_id]}, "Writing the report.")
+        return None
+
+    def datasets(self) -> tuple[str, str | None]:
+        """The files to use: the repaired copies when fix_dataset made them."""
+        fixed = {s.input.get("path"): s.result.get("output_path") for s in self.history
+                 if s.name == "fix_dataset" and not s.is_error}
+        return fixed.get(self.goal.training, self.goal.training), fixed.get(self.goal.validation, self.goal.validation)
+
+    def hyper(self, name: str) -> Any:
+        explicit = getattr(self.goal, name)
+        if explicit is not None:
+            return explicit
+        rec = self.last("recommend_hyperparameters", ok=True)
+        value = (rec.result.get(name) or {}).get("value") if rec else None
+        return value
+
+    def job_info(self) -> dict[str, Any] | None:
+        created = self.last("create_tuning_job", ok=True)
+        return created.result.get("job") if created else None
+
+    def call(self, name: str, args: dict[str, Any], text: str | None = None) -> list[dict[str, Any]]:
+        return self.calls([(name, args)], text)
+
+    def calls(self, pairs: list[tuple[str, dict[str, Any]]], text: str | None = None) -> list[dict[str, Any]]:
+        blocks: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
+        blocks += [{"type": "tool_use", "id": f"toolu_planner_{next(_ids)}", "name": n, "input": a} for n, a in pairs]
+        return blocks
+
+    def ask(self, question: str) -> list[dict[str, Any]]:
+        if self.interactive:
+            return [{"type": "text", "text": question}]
+        return self.stop(f"I cannot start: {question[0].lower()}{question[1:]} (one-shot mode asks nothing; "
+                         "put it in the goal)")
+
+    def stop(self, text: str) -> list[dict[str, Any]]:
+        return [{"type": "text", "text": text}]
+
+    @staticmethod
+    def _drop_none(args: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in args.items() if v is not None}
+
+
+def _user_texts(messages: list[Message]) -> list[str]:
+    texts = []
+    for m in messages:
+        if m["role"] != "user":
+            continue
+        if isinstance(m["content"], str):
+            texts.append(m["content"])
+        else:
+            texts += [b["text"] for b in m["content"] if b.get("type") == "text"]
+    return texts
+
+
+def _history(messages: list[Message]) -> list[Seen]:
+    calls: dict[str, dict[str, Any]] = {}
+    seen: list[Seen] = []
+    for m in messages:
+        if not isinstance(m["content"], list):
+            continue
+        for block in m["content"]:
+            if block.get("type") == "tool_use":
+                calls[block["id"]] = block
+            elif block.get("type") == "tool_result" and block["tool_use_id"] in calls:
+                call = calls[block["tool_use_id"]]
+                text = block["content"] if isinstance(block["content"], str) else json.dumps(block["content"])
+                try:
+                    result = json.loads(text)
+                except ValueError:
+                    result = {}
+                if block.get("is_error"):
+                    result = {"error": text, "declined": text.startswith("The user declined")}
+                seen.append(Seen(call["name"], call.get("input") or {}, result if isinstance(result, dict) else {},
+                                 bool(block.get("is_error")), text))
+    return seen

@@ -1,0 +1,139 @@
+"""Assemble a run: workspace, settings, brain, backend, consent and transcript around the loop; then summarise it.
+Every front end (the one-shot CLI, the REPL, embedding code) starts runs through here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agent.approvals import Approver
+from agent.console import Console
+from agent.criteria import Criterion, all_hold
+from agent.loop import Agent, Interrupted, Limits, LimitReached, Totals
+from agent.models import Model, load_model
+from agent.session import Transcript
+from tools.context import Settings, ToolContext
+from tools.registry import REGISTRY
+from tools.workspace import Workspace
+
+CONTINUE = "Continue where you stopped."
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    transcript: Path
+    status: str
+    criteria: list[Criterion]
+    totals: Totals
+    job_id: str | None = None
+    message: str = ""
+    summary: str = ""
+    final_text: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "succeeded"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id, "ok": self.ok, "status": self.status, "message": self.message,
+            "job_id": self.job_id, "transcript": str(self.transcript),
+            "criteria": [{"key": c.key, "label": c.label, "met": c.met, "applicable": c.applicable,
+                          "detail": c.detail} for c in self.criteria],
+            "model_calls": self.totals.model_calls, "tool_calls": self.totals.tool_calls,
+            "tool_result_tokens": self.totals.tool_result_tokens,
+            "largest_tool_result_tokens": self.totals.largest_tool_result_tokens,
+            "model_usage": vars(self.totals.usage), "final_text": self.final_text, "summary": self.summary,
+        }
+
+
+def open_session(*, model: str | Model | None = None, backend: str | None = None, yes: bool = False,
+                 console: Console | None = None, workspace: Workspace | None = None, limits: Limits | None = None,
+                 interactive: bool = False, resume: str | None = None, goal: str = "",
+                 project: str | None = None, region: str | None = None, bucket: str | None = None) -> Agent:
+    """An Agent ready to run, with a new transcript or a resumed one."""
+    console = console or Console()
+    workspace = workspace or Workspace.default()
+    settings = Settings.from_env(project=project, region=region, bucket=bucket, backend=backend)
+    ctx = ToolContext(workspace=workspace, settings=settings, approve=Approver(console, yes=yes),
+                      progress=console.progress)
+    backend_name = ctx.backend_name()
+    backend_why = _backend_reason(backend, settings, backend_name)
+    ctx.settings.backend = backend_name
+    if isinstance(model, str) or model is None:
+        brain, why = load_model(model, backend=backend_name, interactive=interactive,
+                                project=settings.project, region=settings.region, bucket=settings.bucket)
+    else:
+        brain, why = model, "given by the caller"
+    console.notice(f"Brain: {brain.name} ({why}). Backend: {backend_name} ({backend_why}). "
+                   f"Workspace: {workspace.root}")
+    if resume:
+        transcript = Transcript.load(Transcript.find(workspace, None if resume == "latest" else resume))
+        console.notice(f"Resuming run {transcript.run_id} ({len(transcript.messages)} messages).")
+    else:
+        transcript = Transcript.start(workspace, goal, brain.name, REGISTRY.load().schema_hash(), backend_name)
+    return Agent(brain, ctx, transcript, console, limits=limits, interactive=interactive)
+
+
+def run_goal(goal: str, **options: Any) -> RunResult:
+    """Run one goal to the end and return what happened; the embedding API."""
+    console: Console = options.setdefault("console", Console())
+    agent = open_session(goal=goal, **options)
+    return drive(agent, goal or CONTINUE, console)
+
+
+def drive(agent: Agent, message: str, console: Console) -> RunResult:
+    """Send one message, run until done, then record and summarise the outcome (the transcript is kept either way)."""
+    status, note = "incomplete", ""
+    try:
+        criteria = agent.run(message)
+        status = "succeeded" if all_hold(criteria) else "incomplete"
+    except LimitReached as exc:
+        status, note = "limit", str(exc)
+    except Interrupted:
+        status, note = "interrupted", "Interrupted; the run is saved. Continue it with `gto run --resume`."
+    criteria = agent.criteria()
+    result = RunResult(run_id=agent.transcript.run_id, transcript=agent.transcript.path, status=status,
+                       criteria=criteria, totals=agent.totals, message=note, final_text=_final_text(agent),
+                       job_id=_job_id(agent))
+    result.summary = summarise(agent.ctx, result)
+    agent.transcript.finish(agent.ctx.workspace, status, result.as_dict())
+    if note:
+        console.notice(note)
+    return result
+
+
+def summarise(ctx: ToolContext, result: RunResult) -> str:
+    """The closing summary in the seed agent's shape, from real numbers; or the checklist when no job exists."""
+    if result.job_id:
+        from tools.report import render_summary
+
+        return render_summary(ctx, result.job_id)
+    lines = ["=== Gemini Tuning Orchestrator - Summary ===", ""]
+    lines += [f"{'✓' if c.met else '✗'} {c.label}: {c.detail}" for c in result.criteria if c.applicable]
+    return "\n".join(lines)
+
+
+def _job_id(agent: Agent) -> str | None:
+    created = agent.transcript.evidence.latest("create_tuning_job")
+    job = (created or {}).get("job") or {}
+    return job.get("job_id")
+
+
+def _final_text(agent: Agent) -> str:
+    for message in reversed(agent.messages):
+        if message["role"] == "assistant":
+            return "".join(b.get("text", "") for b in message["content"] if b.get("type") == "text")
+    return ""
+
+
+def _backend_reason(requested: str | None, settings: Settings, chosen: str) -> str:
+    if requested:
+        return "named with --backend"
+    if settings.backend:
+        return "GTO_BACKEND is set"
+    return ("Google credentials and a project are configured" if chosen == "vertex"
+            else "no Google credentials and project: everything runs on this machine")

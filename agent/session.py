@@ -1,0 +1,111 @@
+"""A run's transcript: the message list as append-only JSONL (a header, then one record per message), secrets
+redacted, written as it goes so a crash loses nothing; plus the run's row in the workspace database."""
+
+from __future__ import annotations
+
+import json
+import platform
+import secrets
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from agent.criteria import Evidence
+from tools.secrets import redact_obj
+from tools.workspace import Workspace
+
+FORMAT = 1
+
+
+def versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for dist in ("gemini-tuning-orchestrator", "anthropic", "google-genai", "google-cloud-storage", "mcp"):
+        try:
+            found[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return found
+
+
+@dataclass
+class Transcript:
+    path: Path
+    run_id: str
+    header: dict[str, Any]
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    evidence: Evidence = field(default_factory=Evidence)
+
+    @classmethod
+    def start(cls, workspace: Workspace, goal: str, model: str, schema_hash: str, backend: str | None) -> Transcript:
+        run_id = time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+        path = workspace.dir("transcripts") / f"{run_id}.jsonl"
+        header = {
+            "type": "header", "format": FORMAT, "run_id": run_id, "goal": goal, "model": model,
+            "backend": backend, "tool_schema_hash": schema_hash, "versions": versions(), "started_at": time.time(),
+        }
+        transcript = cls(path=path, run_id=run_id, header=header)
+        transcript._write(header)
+        with workspace.connect() as db:
+            db.execute(
+                "INSERT INTO runs (run_id, goal, model, backend, transcript, status, started_at) VALUES (?,?,?,?,?,?,?)",
+                (run_id, redact_obj(goal), model, backend, str(path), "running", header["started_at"]),
+            )
+        return transcript
+
+    @classmethod
+    def load(cls, path: Path) -> Transcript:
+        """Read a transcript back: the messages, and the tool results the success criteria are computed from."""
+        records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        if not records or records[0].get("type") != "header":
+            raise ValueError(f"{path} is not a gto transcript (no header line)")
+        transcript = cls(path=path, run_id=records[0]["run_id"], header=records[0])
+        calls: dict[str, tuple[str, dict[str, Any]]] = {}
+        for record in records[1:]:
+            if record.get("type") != "message":
+                continue
+            message = record["message"]
+            transcript.messages.append(message)
+            for block in message["content"] if isinstance(message["content"], list) else []:
+                if block.get("type") == "tool_use":
+                    calls[block["id"]] = (block["name"], block.get("input") or {})
+                elif block.get("type") == "tool_result" and block["tool_use_id"] in calls:
+                    name, args = calls[block["tool_use_id"]]
+                    data = record.get("tool_data", {}).get(block["tool_use_id"])
+                    transcript.evidence.add(name, args, data, bool(block.get("is_error")))
+        return transcript
+
+    @classmethod
+    def find(cls, workspace: Workspace, run: str | None) -> Path:
+        """A run id, a transcript path, or None for the latest run in this workspace."""
+        if run and Path(run).exists():
+            return Path(run)
+        with workspace.connect() as db:
+            if run:
+                row = db.execute("SELECT transcript FROM runs WHERE run_id = ?", (run,)).fetchone()
+            else:
+                row = db.execute("SELECT transcript FROM runs ORDER BY started_at DESC LIMIT 1").fetchone()
+        if row is None:
+            raise FileNotFoundError(f"no saved run {run!r} in {workspace.root}" if run else
+                                    f"no saved run in {workspace.root}")
+        return Path(row["transcript"])
+
+    def append(self, message: dict[str, Any], tool_data: dict[str, Any] | None = None) -> None:
+        self.messages.append(message)
+        record: dict[str, Any] = {"type": "message", "message": message}
+        if tool_data:
+            record["tool_data"] = tool_data
+        self._write(record)
+
+    def finish(self, workspace: Workspace, status: str, summary: dict[str, Any]) -> None:
+        self._write({"type": "end", "status": status, "summary": summary, "ended_at": time.time()})
+        with workspace.connect() as db:
+            db.execute(
+                "UPDATE runs SET status = ?, ended_at = ?, summary = ? WHERE run_id = ?",
+                (status, time.time(), json.dumps(redact_obj(summary)), self.run_id),
+            )
+
+    def _write(self, record: dict[str, Any]) -> None:
+        with self.path.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(redact_obj(record), ensure_ascii=False) + "\n")

@@ -1,0 +1,48 @@
+"""The command line: usage errors exit 2, `gto --help` stays light, and commands go through the registry."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from typer.testing import CliRunner
+
+from agent.cli import app
+
+runner = CliRunner()
+# google.cloud itself is a namespace package that google-cloud-aiplatform's .pth file imports at start-up.
+HEAVY = ("torch", "transformers", "peft", "anthropic", "google.genai", "google.cloud.storage",
+         "google.cloud.aiplatform", "google.auth", "vertexai", "mcp", "matplotlib")
+
+
+def test_help_imports_no_heavy_sdk():
+    code = (
+        "import sys\n"
+        "from agent.cli import app\n"
+        "try:\n    app(['--help'])\nexcept SystemExit:\n    pass\n"
+        f"print([m for m in sys.modules if any(m == h or m.startswith(h + '.') for h in {HEAVY!r})])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"
+
+
+def test_usage_errors_exit_2(tmp_path):
+    assert runner.invoke(app, ["validate", str(tmp_path / "missing.jsonl")]).exit_code == 2
+    assert runner.invoke(app, ["validate", "--no-such-flag"]).exit_code == 2
+    assert runner.invoke(app, ["run"]).exit_code == 2
+    bad = runner.invoke(app, ["call", "validate_dataset", "{not json"])
+    assert bad.exit_code == 2
+
+
+def test_unknown_tool_through_call_exits_1_with_the_reason():
+    result = runner.invoke(app, ["call", "no_such_tool", "{}"])
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["error"].startswith("Unknown tool 'no_such_tool'")
+
+
+def test_tools_lists_the_registry_as_json():
+    result = runner.invoke(app, ["tools", "--json"])
+    assert result.exit_code == 0
+    names = {t["name"] for t in json.loads(result.stdout)}
+    assert {"validate_dataset", "estimate_cost"} <= names

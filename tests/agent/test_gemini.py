@@ -1,0 +1,81 @@
+"""The Gemini adapter over canned generateContent traffic: function declarations and responses on the wire."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import httpx
+import pytest
+import respx
+from test_loop import CountInput, CountOutput  # noqa: F401 - shared tool models
+from wire import gemini_response
+
+from agent.console import Console
+from agent.loop import Agent
+from agent.models.gemini import GeminiModel
+from agent.session import Transcript
+from tools.registry import REGISTRY, tool
+
+URL = "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:generateContent"
+
+
+@pytest.fixture
+def double_tool(monkeypatch):
+    monkeypatch.setenv("GOOGLE_GENAI_HTTP_CLIENT", "httpx")  # google-genai 3.x defaults to httpx2
+    monkeypatch.setenv("GEMINI_API_KEY", "AIzaFAKEFAKEFAKEFAKEFAKEFAKE")
+    before = dict(REGISTRY.tools)
+
+    @tool
+    def test_double(args: CountInput) -> CountOutput:
+        """Double a number."""
+        return CountOutput(doubled=args.n * 2)
+
+    yield REGISTRY.get("test_double")
+    REGISTRY.tools.clear()
+    REGISTRY.tools.update(before)
+
+
+@respx.mock
+def test_function_calling_round_trip(ctx, double_tool):
+    route = respx.post(URL).mock(side_effect=[
+        httpx.Response(200, json=gemini_response([{"functionCall": {"name": "test_double", "args": {"n": 21}},
+                                                   "thoughtSignature": "c2lnbmF0dXJl"}])),
+        httpx.Response(200, json=gemini_response([{"text": "It is 42."}])),
+    ])
+    model = GeminiModel()
+    transcript = Transcript.start(ctx.workspace, "double", model.name, REGISTRY.schema_hash(), "local")
+    agent = Agent(model, ctx, transcript, Console(out=io.StringIO(), color=False, can_ask=False), interactive=True)
+    agent.run("double 21")
+
+    assert route.call_count == 2
+    first = json.loads(route.calls[0].request.content)
+    declarations = first["tools"][0]["functionDeclarations"]
+    sent = next(d for d in declarations if d["name"] == "test_double")
+    # google-genai passes the schema through under its own field name; the API accepts either spelling.
+    assert (sent.get("parametersJsonSchema") or sent.get("parameters_json_schema")) == double_tool.input_schema
+    assert first["systemInstruction"]["parts"][0]["text"].startswith("You are gemini-tuning-orchestrator")
+    assert first["contents"] == [{"role": "user", "parts": [{"text": "double 21"}]}]
+
+    second = json.loads(route.calls[1].request.content)
+    call_part = second["contents"][1]["parts"][0]
+    assert call_part["functionCall"]["name"] == "test_double"
+    assert call_part["thoughtSignature"] == "c2lnbmF0dXJl"  # echoed back, as Gemini 3 requires
+    response_part = second["contents"][2]["parts"][0]["functionResponse"]
+    assert response_part["name"] == "test_double" and response_part["response"] == {"doubled": 42}
+    assert agent.transcript.messages[-1]["content"][0]["text"] == "It is 42."
+    assert agent.totals.usage.input_tokens == 1800
+
+
+@respx.mock
+def test_tool_errors_reach_gemini_as_error_responses(ctx, double_tool):
+    route = respx.post(URL).mock(side_effect=[
+        httpx.Response(200, json=gemini_response([{"functionCall": {"name": "test_double", "args": {"n": "x"}}}])),
+        httpx.Response(200, json=gemini_response([{"text": "Sorry."}])),
+    ])
+    model = GeminiModel()
+    transcript = Transcript.start(ctx.workspace, "double", model.name, REGISTRY.schema_hash(), "local")
+    Agent(model, ctx, transcript, Console(out=io.StringIO(), color=False, can_ask=False), interactive=True).run("go")
+    second = json.loads(route.calls[1].request.content)
+    error = second["contents"][2]["parts"][0]["functionResponse"]["response"]["error"]
+    assert "field 'n'" in error
