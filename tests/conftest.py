@@ -53,3 +53,13 @@ def workspace(isolated: Path) -> Workspace:
 @pytest.fixture
 def ctx(workspace: Workspace) -> ToolContext:
     return ToolContext(workspace=workspace, settings=Settings())
+
+
+@pytest.fixture
+def scratch_registry(monkeypatch: pytest.MonkeyPatch):
+    """The real registry, loaded, with room for test-only tools that vanish after the test."""
+    from tools.registry import REGISTRY
+
+    REGISTRY.load()
+    monkeypatch.setattr(REGISTRY, "tools", dict(REGISTRY.tools))
+    return REGISTRY

@@ -111,7 +111,8 @@ class Plan:
             fixes = [s for s in self.history if s.name == "fix_dataset" and not s.is_error]
             broken = [p for p, report in ((train, validated.result.get("train")), (val, validated.result.get("validation")))
                       if p and report and report.get("errors")]
-            todo = [p for p in broken if p not in {f.input.get("path") for f in fixes}]
+            repaired = {f.input.get("path") for f in fixes} | {f.result.get("output_path") for f in fixes}
+            todo = [p for p in broken if p not in repaired]
             if todo:
                 return self.call("fix_dataset", {"path": todo[0]}, f"{todo[0]} has errors; writing a repaired copy.")
             return self.stop("The data still has errors after repair, so I stopped before spending anything. "

@@ -21,17 +21,13 @@ URL = "https://api.anthropic.com/v1/messages"
 
 
 @pytest.fixture
-def double_tool():
-    before = dict(REGISTRY.tools)
-
+def double_tool(scratch_registry):
     @tool
     def test_double(args: CountInput) -> CountOutput:
         """Double a number."""
         return CountOutput(doubled=args.n * 2)
 
     yield REGISTRY.get("test_double")
-    REGISTRY.tools.clear()
-    REGISTRY.tools.update(before)
 
 
 def sse(body: bytes, status: int = 200, **headers: str) -> httpx.Response:

@@ -21,19 +21,15 @@ URL = "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:
 
 
 @pytest.fixture
-def double_tool(monkeypatch):
+def double_tool(monkeypatch, scratch_registry):
     monkeypatch.setenv("GOOGLE_GENAI_HTTP_CLIENT", "httpx")  # google-genai 3.x defaults to httpx2
     monkeypatch.setenv("GEMINI_API_KEY", "AIzaFAKEFAKEFAKEFAKEFAKEFAKE")
-    before = dict(REGISTRY.tools)
-
     @tool
     def test_double(args: CountInput) -> CountOutput:
         """Double a number."""
         return CountOutput(doubled=args.n * 2)
 
     yield REGISTRY.get("test_double")
-    REGISTRY.tools.clear()
-    REGISTRY.tools.update(before)
 
 
 @respx.mock

@@ -26,9 +26,7 @@ class CountOutput(BaseModel):
 
 
 @pytest.fixture
-def loop_tools():
-    before = dict(REGISTRY.tools)
-
+def loop_tools(scratch_registry):
     @tool
     def test_double(args: CountInput) -> CountOutput:
         """Double a number."""
@@ -45,8 +43,6 @@ def loop_tools():
         raise KeyboardInterrupt
 
     yield
-    REGISTRY.tools.clear()
-    REGISTRY.tools.update(before)
 
 
 def make_agent(ctx: ToolContext, model: ScriptedModel, out: io.StringIO | None = None, **kw) -> Agent:

@@ -27,9 +27,7 @@ class BigOutput(BaseModel):
 
 
 @pytest.fixture
-def test_tools():
-    before = dict(REGISTRY.tools)
-
+def test_tools(scratch_registry):
     @tool
     def test_echo(args: EchoInput) -> EchoOutput:
         """Echo text back.
@@ -50,8 +48,6 @@ def test_tools():
         return BigOutput(rows=[{"line": i, "message": args.text * 50} for i in range(5000)])
 
     yield
-    REGISTRY.tools.clear()
-    REGISTRY.tools.update(before)
 
 
 def test_unknown_tool_names_the_known_ones(ctx, test_tools):
@@ -156,16 +152,11 @@ def nested(args: Outer) -> EchoOutput:
     return EchoOutput(echoed=[])
 
 
-def test_nested_models_are_inlined_without_refs():
-    before = dict(REGISTRY.tools)
-    try:
-        tool(nested, name="test_nested")
-        schema = REGISTRY.get("test_nested").input_schema
-        assert "$ref" not in json.dumps(schema) and "$defs" not in schema
-        assert schema["properties"]["inner"]["properties"]["a"]["type"] == "integer"
-    finally:
-        REGISTRY.tools.clear()
-        REGISTRY.tools.update(before)
+def test_nested_models_are_inlined_without_refs(scratch_registry):
+    tool(nested, name="test_nested")
+    schema = REGISTRY.get("test_nested").input_schema
+    assert "$ref" not in json.dumps(schema) and "$defs" not in schema
+    assert schema["properties"]["inner"]["properties"]["a"]["type"] == "integer"
 
 
 def test_bad_tool_definitions_fail_at_import():
