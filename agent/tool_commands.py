@@ -93,9 +93,10 @@ def recommend(training: Annotated[Path | None, typer.Option(exists=True, dir_oka
 @commands.command()
 def preflight(project: str | None = None, region: str | None = None, bucket: str | None = None,
               backend: BackendOpt = None, as_json: JsonFlag = False) -> None:
-    """Check that everything a tuning job needs is in place. Exit 0 when it is, 1 otherwise."""
+    """Check that everything a Vertex AI tuning job needs is in place (--backend local for this machine).
+    Exit 0 when it is, 1 otherwise."""
     result = invoke("check_environment", {"project": project, "region": region, "bucket": bucket,
-                                          "backend": backend}, as_json)
+                                          "backend": backend or "vertex"}, as_json)
     _exit(0 if result.data["ok"] else 1)
 
 
@@ -129,8 +130,12 @@ def watch(job: str, timeout: Annotated[float, typer.Option(help="Seconds to watc
 
 
 @commands.command()
-def cancel(job: str, as_json: JsonFlag = False) -> None:
-    """Cancel a running tuning job."""
+def cancel(job: str, yes: YesFlag = False, as_json: JsonFlag = False) -> None:
+    """Cancel a running tuning job (asks first unless --yes)."""
+    console = Console(out=sys.stderr)
+    if not yes and not console.confirm(f"Cancel tuning job {job}? Training stops and cannot be resumed."):
+        console.error("Not cancelled (pass --yes to cancel without asking).")
+        raise typer.Exit(1)
     invoke("cancel_job", {"job_id": job}, as_json)
 
 

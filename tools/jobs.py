@@ -1,0 +1,270 @@
+"""Tuning jobs on any backend: create (checked against the model's limits, priced, asked for, idempotent), get,
+list and cancel. Every JobInfo seen is recorded in the workspace."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import sqlite3
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, Field
+
+from tools.backends.base import JobInfo, JobState, TuningSpec
+from tools.catalog import LOCAL_BASE_MODEL, ModelInfo, catalog
+from tools.context import ToolContext
+from tools.cost import CostEstimate, actual_cost, training_cost
+from tools.registry import ToolError, ToolInput, tool
+
+if TYPE_CHECKING:
+    from tools.backends.base import TuningBackend
+
+# A job in one of these states never blocks a deliberate new try with the same arguments.
+RETRY_ALLOWED = {JobState.FAILED, JobState.CANCELLED, JobState.CANCELLING, JobState.EXPIRED}
+MAX_ATTEMPTS = 50
+EVALUATION_REGION = "us-central1"
+
+
+class CreateTuningJobInput(ToolInput):
+    training_dataset_uri: str = Field(description="gs:// URI of the training JSONL, as upload_to_gcs returned it")
+    validation_dataset_uri: str | None = Field(None, description="gs:// URI of the validation JSONL")
+    base_model: str = Field("gemini-2.5-flash", description="model to tune; gemma-3-270m on the local backend")
+    epochs: int | None = Field(None, ge=1, le=100, description="None lets the service choose")
+    adapter_size: int | None = Field(None, description="1, 2, 4, 8 or 16, as the model allows")
+    learning_rate_multiplier: float | None = Field(None, gt=0, le=100)
+    export_last_checkpoint_only: bool = Field(False, description="true: no intermediate checkpoints")
+    display_name: str | None = Field(None, max_length=128)
+    labels: dict[str, str] = Field(default_factory=dict, description="lowercase a-z, 0-9, _ and -; <= 63 chars")
+    evaluation_metrics: list[str] = Field(
+        default_factory=list, description="Preview: metrics Vertex computes per checkpoint (e.g. bleu, rouge_l)")
+    evaluation_output_uri: str | None = Field(None, description="gs:// prefix for the evaluation results")
+    backend: str | None = Field(None, description="vertex or local; default the configured backend")
+    request_id: str | None = Field(
+        None, description="idempotency key; default derived from the arguments, so a retried call reuses its job")
+
+
+class CreateTuningJobOutput(BaseModel):
+    job: JobInfo
+    estimated_cost: CostEstimate
+    reused: bool = Field(description="an earlier attempt of this same call was found and returned; nothing new")
+
+
+class JobRef(ToolInput):
+    job_id: str = Field(description="the job id create_tuning_job or list_jobs returned")
+
+
+class GetJobOutput(BaseModel):
+    job: JobInfo
+    actual_cost: CostEstimate | None = Field(None, description="from the billable tokens the service counted")
+
+
+class CancelJobOutput(BaseModel):
+    job: JobInfo
+
+
+class ListJobsInput(ToolInput):
+    backend: str | None = Field(None, description="only this backend's jobs; default all known")
+    limit: int = Field(20, ge=1, le=500)
+
+
+class ListJobsOutput(BaseModel):
+    jobs: list[JobInfo]
+    warnings: list[str] = Field(default_factory=list)
+
+
+def check_limits(args: CreateTuningJobInput, backend: TuningBackend, ctx: ToolContext) -> ModelInfo | None:
+    """Refuse, before anything is sent, what the model or the service would refuse later."""
+    cat = catalog()
+    model = cat.find(args.base_model)
+    if backend.name == "vertex":
+        model = cat.get(args.base_model)
+        if model.backend != "vertex":
+            raise ToolError(f"{model.id} is tuned on this machine, not on Vertex AI.",
+                            "Use backend='local' for it, or a Gemini base model such as gemini-2.5-flash.")
+        region = getattr(backend, "region", None)
+        if region and region not in cat.regions_for(model):
+            raise ToolError(f"{model.id} cannot be tuned in {region}.",
+                            f"Tune it in {' or '.join(cat.regions_for(model)[:4])}: "
+                            f"export GOOGLE_CLOUD_LOCATION={cat.regions_for(model)[0]}")
+        for uri in (args.training_dataset_uri, args.validation_dataset_uri):
+            if uri and not re.match(r"^(gs://[^/]+/.+\.jsonl|projects/[^/]+/locations/[^/]+/datasets/[^/]+)$", uri):
+                raise ToolError(f"{uri} is not a Cloud Storage .jsonl object.",
+                                "Upload the file first: upload_to_gcs(path=...) returns the gs:// URI to use.")
+        if args.evaluation_metrics and (region != EVALUATION_REGION or model.family != "gemini-2.5"
+                                        or not args.evaluation_output_uri):
+            raise ToolError("Automatic evaluation runs only in us-central1, on Gemini 2.5 models, with an "
+                            "evaluation_output_uri.", "Drop evaluation_metrics, or meet those three conditions.")
+    elif model is not None and model.backend != backend.name:
+        raise ToolError(f"{model.id} tunes only on Vertex AI; the local backend tunes {LOCAL_BASE_MODEL}.",
+                        f"Use base_model='{LOCAL_BASE_MODEL}' for a free rehearsal here, or backend='vertex'.")
+    if model is not None and args.adapter_size is not None and args.adapter_size not in model.adapter_sizes:
+        raise ToolError(f"{model.id} accepts adapter sizes {model.adapter_sizes}, not {args.adapter_size}.",
+                        "Pick one of those; 4 is a good start, 8 or 16 for large, varied datasets.")
+    _check_files(args, ctx)
+    check_spec = getattr(backend, "check_spec", None)
+    if check_spec is not None:
+        check_spec(spec_for(args, model, "pending"))
+    return model
+
+
+def spec_for(args: CreateTuningJobInput, model: ModelInfo | None, request_id: str) -> TuningSpec:
+    return TuningSpec(
+        base_model=model.id if model else args.base_model, training_dataset_uri=args.training_dataset_uri,
+        validation_dataset_uri=args.validation_dataset_uri, epochs=args.epochs, adapter_size=args.adapter_size,
+        learning_rate_multiplier=args.learning_rate_multiplier,
+        export_last_checkpoint_only=args.export_last_checkpoint_only, display_name=args.display_name,
+        labels=args.labels, client_request_id=request_id, evaluation_metrics=args.evaluation_metrics,
+        evaluation_output_uri=args.evaluation_output_uri)
+
+
+def _check_files(args: CreateTuningJobInput, ctx: ToolContext) -> None:
+    limits = catalog().limits
+    for role, uri in (("training", args.training_dataset_uri), ("validation", args.validation_dataset_uri)):
+        stats = ctx.workspace.dataset(uri) if uri else None
+        if not stats:
+            continue
+        name = stats.get("source") or uri
+        if role == "validation" and (stats.get("examples") or 0) > limits.max_validation_rows:
+            raise ToolError(f"The validation file {name} has {stats['examples']} examples; at most "
+                            f"{limits.max_validation_rows} are accepted.",
+                            f"Keep a sample of {limits.max_validation_rows} or fewer, upload it and use its URI.")
+        source = stats.get("source")
+        if source and os.path.isfile(source) and os.path.getsize(source) > limits.max_file_bytes:
+            raise ToolError(f"The {role} file {source} is {os.path.getsize(source):,} bytes; at most "
+                            f"{limits.max_file_bytes:,} are accepted.", "Split or sample it below that size.")
+
+
+def request_key(args: CreateTuningJobInput, backend: str, ctx: ToolContext) -> str:
+    """The idempotency key, usable as a Vertex label value (a-z, 0-9, _ and -, room left for an attempt suffix)."""
+    if args.request_id:
+        key = re.sub(r"[^a-z0-9_-]", "-", args.request_id.lower())
+        if key != args.request_id or len(key) > 56:
+            key = f"{key[:47]}-{hashlib.sha256(args.request_id.encode()).hexdigest()[:8]}"
+        return key
+    fields = args.model_dump(exclude={"request_id", "backend"})
+    fields.update(backend=backend, project=ctx.settings.project, region=ctx.settings.region)
+    return "gto-" + hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def _fresh(backend: TuningBackend, info: JobInfo) -> JobInfo:
+    try:
+        return backend.get_job(info.job_id)
+    except ToolError:
+        return info
+
+
+def earlier_attempt(base: str, backend: TuningBackend, ctx: ToolContext, remote: bool = True
+                    ) -> tuple[str, JobInfo | None]:
+    """(request id to use, the live job it already names or None). Failed or cancelled attempts are stepped over
+    with a numbered suffix, so a deliberate retry creates a new job while a repeated call reuses the live one."""
+    finder = getattr(backend, "find_job", None) if remote else None
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        rid = base if attempt == 1 else f"{base}-{attempt}"
+        found = ctx.workspace.find_job_by_request(rid)
+        if found is not None:
+            found = _fresh(backend, found)
+            record(ctx, found)
+        elif finder is not None:
+            found = finder(rid)
+        if found is None:
+            return rid, None
+        if found.state not in RETRY_ALLOWED:
+            return rid, found
+    raise ToolError(f"{MAX_ATTEMPTS} attempts of this job already failed or were cancelled.",
+                    "Change something (data, hyperparameters) or pass a new request_id.")
+
+
+def _estimate(args: CreateTuningJobInput, ctx: ToolContext, backend: str) -> CostEstimate:
+    stats = ctx.workspace.dataset(args.training_dataset_uri) or {}
+    model = args.base_model if catalog().find(args.base_model) or backend != "local" else LOCAL_BASE_MODEL
+    return training_cost(model, stats.get("tokens"), args.epochs, bool(stats.get("tokens_estimated")))
+
+
+def cost_question(args: CreateTuningJobInput, ctx: ToolContext) -> str | None:
+    """The consent question for a billable backend, with the estimate; None when free or reusing a live job."""
+    try:
+        backend = ctx.backend(args.backend)
+        if backend.name == "local":
+            return None
+        check_limits(args, backend, ctx)
+    except ToolError:
+        return None  # the tool reports the same problem first thing, before anything is sent
+    _, live = earlier_attempt(request_key(args, backend.name, ctx), backend, ctx, remote=False)
+    if live is not None:
+        return None
+    try:
+        summary = _estimate(args, ctx, backend.name).summary
+    except ToolError as exc:
+        summary = f"The cost could not be estimated ({exc.message})."
+    epochs = f"{args.epochs} epochs" if args.epochs else "epochs chosen by the service"
+    where = f"project {ctx.settings.project or '(from your gcloud configuration)'}, {getattr(backend, 'region', '')}"
+    return (f"Start a Vertex AI tuning job: {args.base_model} on {args.training_dataset_uri} ({epochs}; {where})? "
+            f"{summary}")
+
+
+@tool(consent=cost_question)
+def create_tuning_job(args: CreateTuningJobInput, ctx: ToolContext) -> CreateTuningJobOutput:
+    """Start a supervised tuning job (Vertex AI, or Gemma on this machine) after checking the model's limits;
+    asks before spending. Calling it again with the same arguments returns the same job instead of a second one.
+
+    Returns the job (its endpoint appears once it has succeeded) and the cost estimate."""
+    backend = ctx.backend(args.backend)
+    model = check_limits(args, backend, ctx)
+    cost = _estimate(args, ctx, backend.name)
+    rid, live = earlier_attempt(request_key(args, backend.name, ctx), backend, ctx)
+    if live is not None:
+        record(ctx, live)
+        return CreateTuningJobOutput(job=live, estimated_cost=cost, reused=True)
+    spec = spec_for(args, model, rid)
+    ctx.report(f"Creating the tuning job on {backend.name} (request {rid})")
+    info = backend.create_job(spec)
+    if info.client_request_id is None:
+        info = info.model_copy(update={"client_request_id": rid})
+    record(ctx, info)
+    return CreateTuningJobOutput(job=info, estimated_cost=cost, reused=False)
+
+
+def record(ctx: ToolContext, info: JobInfo) -> None:
+    """Save a JobInfo; a request id already held by another record (another workspace's job) is not copied."""
+    try:
+        ctx.workspace.save_job(info)
+    except sqlite3.IntegrityError:
+        ctx.workspace.save_job(info.model_copy(update={"client_request_id": None}))
+
+
+@tool
+def get_job(args: JobRef, ctx: ToolContext) -> GetJobOutput:
+    """The job's state, progress (epochs and steps), data statistics, checkpoints and endpoint, and its actual
+    training cost once the service has counted the billable tokens."""
+    info = ctx.backend_for_job(args.job_id).get_job(args.job_id)
+    record(ctx, info)
+    cost = None
+    if info.data_stats and info.data_stats.total_billable_token_count:
+        cost = actual_cost(info.base_model, info.data_stats.total_billable_token_count, info.epochs)
+    return GetJobOutput(job=info, actual_cost=cost)
+
+
+@tool
+def cancel_job(args: JobRef, ctx: ToolContext) -> CancelJobOutput:
+    """Cancel a running tuning job (it stops costing; checkpoints already made stay). An ended job is left as is."""
+    info = ctx.backend_for_job(args.job_id).cancel_job(args.job_id)
+    record(ctx, info)
+    return CancelJobOutput(job=info)
+
+
+@tool
+def list_jobs(args: ListJobsInput, ctx: ToolContext) -> ListJobsOutput:
+    """The tuning jobs this workspace knows, newest first, plus those Vertex AI lists for the project."""
+    jobs = {j.job_id: j for j in ctx.workspace.list_jobs(args.backend)}
+    warnings: list[str] = []
+    if args.backend == "vertex" or (args.backend is None and ctx.backend_name() == "vertex"):
+        try:
+            for info in ctx.backend("vertex").list_jobs(args.limit):
+                record(ctx, info)
+                jobs[info.job_id] = info
+        except ToolError as exc:
+            warnings.append(f"Vertex AI jobs not listed: {exc}")
+    ordered = sorted(jobs.values(), key=lambda j: j.created_at.timestamp() if j.created_at else 0, reverse=True)
+    return ListJobsOutput(jobs=ordered[: args.limit], warnings=warnings)
