@@ -112,7 +112,27 @@ def upload(path: ExistingFile, bucket: str | None = None, destination: str | Non
 @commands.command()
 def jobs(backend: BackendOpt = None, as_json: JsonFlag = False) -> None:
     """List tuning jobs with their state and key metrics."""
-    invoke("list_jobs", {"backend": backend}, as_json)
+    if as_json:
+        invoke("list_jobs", {"backend": backend}, as_json=True)
+        return
+    from tools.summary import jobs_overview
+
+    ctx = tool_context()
+    result = dispatch("list_jobs", {"backend": backend} if backend else {}, ctx)  # refreshes the workspace's records
+    if result.is_error:
+        Console(out=sys.stderr).error(result.content)
+    rows = jobs_overview(ctx)
+    columns = ["job", "state", "backend", "base model", "epochs", "adapter", "LR x", "train loss", "best eval loss",
+               "eval acc", "health", "duration"]
+    Console().table("Tuning jobs", columns, [
+        [r.display_name or r.job_id, r.state, r.backend, r.base_model, r.epochs, r.adapter_size,
+         r.learning_rate_multiplier, _num(r.final_train_loss), _num(r.best_eval_loss) +
+         (f" (epoch {r.best_eval_epoch:g})" if r.best_eval_epoch is not None else ""),
+         _num(r.final_eval_accuracy), r.health, r.duration] for r in rows])
+
+
+def _num(value: float | None) -> str:
+    return "" if value is None else f"{value:.4g}"
 
 
 @commands.command()
@@ -162,3 +182,24 @@ def report(jobs: Annotated[list[str], typer.Argument(help="One job, or several t
            as_json: JsonFlag = False) -> None:
     """Write the Markdown report (with plots) for one job or several."""
     invoke("write_report", {"job_ids": jobs}, as_json)
+    if len(jobs) == 1 and not as_json:
+        from tools.report import render_summary
+
+        Console().print(render_summary(tool_context(), jobs[0]))
+
+
+@commands.command("compare-jobs")
+def compare_jobs(jobs: Annotated[list[str] | None, typer.Argument(help="Jobs to compare (default: all).")] = None,
+                 as_json: JsonFlag = False) -> None:
+    """Compare several jobs (a sweep over epochs or adapter sizes) in one table."""
+    invoke("compare_jobs", {"job_ids": jobs or None}, as_json)
+
+
+@commands.command("test-endpoint")
+def test_endpoint(job: Annotated[str | None, typer.Argument(help="The job whose endpoint to test.")] = None,
+                  endpoint: str | None = None,
+                  prompt: Annotated[list[str] | None, typer.Option(help="A prompt to send (repeatable).")] = None,
+                  n: int = 3, as_json: JsonFlag = False) -> None:
+    """Send sample requests to a tuned endpoint; show answers, latency and outcome."""
+    result = invoke("test_endpoint", {"job_id": job, "endpoint": endpoint, "prompts": prompt or None, "n": n}, as_json)
+    _exit(0 if result.data["ok"] else 1)

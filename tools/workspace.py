@@ -29,7 +29,7 @@ CREATE TABLE IF NOT EXISTS metrics (
     job_id TEXT NOT NULL,
     name TEXT NOT NULL,
     step INTEGER NOT NULL,
-    value REAL NOT NULL,
+    value REAL,
     epoch REAL,
     wall_time REAL,
     PRIMARY KEY (job_id, name, step)
@@ -138,8 +138,10 @@ class Workspace:
             ).fetchall()
         series: dict[str, list[MetricPoint]] = {}
         for r in rows:
+            # SQLite stores NaN as NULL; a NaN loss is exactly what anomaly detection must see, so bring it back.
+            value = float("nan") if r["value"] is None else r["value"]
             series.setdefault(r["name"], []).append(
-                MetricPoint(step=r["step"], value=r["value"], epoch=r["epoch"], wall_time=r["wall_time"])
+                MetricPoint(step=r["step"], value=value, epoch=r["epoch"], wall_time=r["wall_time"])
             )
         return series
 

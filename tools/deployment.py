@@ -1,0 +1,162 @@
+"""The deployment part of the report: the endpoint with code that calls it (google-genai and curl, for Vertex AI or
+the local `gto serve` server), and the cost: estimate against actual, and projected inference cost."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tools.catalog import catalog
+from tools.checkpoints import CheckpointRow
+from tools.facts import JobFacts
+from tools.registry import ToolError
+
+LOCAL_PORT = 8765  # `gto serve`'s default port
+_ADAPTER_NAMES = {1: "ONE", 2: "TWO", 4: "FOUR", 8: "EIGHT", 16: "SIXTEEN", 32: "THIRTY_TWO"}
+
+
+def adapter_name(size: int | None, backend: str) -> str:
+    if size is None:
+        return "service default"
+    return f"ADAPTER_SIZE_{_ADAPTER_NAMES.get(size, size)}" if backend == "vertex" else f"{size} (LoRA rank)"
+
+
+def endpoint_of(f: JobFacts, chosen: CheckpointRow | None) -> str | None:
+    return (chosen.endpoint if chosen else None) or f.job.endpoint
+
+
+def sample_prompt(f: JobFacts) -> str:
+    """A real prompt from this job's tests, so the example shows the task; a greeting when none ran."""
+    tested = f.result("test_endpoint") or {}
+    compared = f.result("compare_models") or {}
+    for prompt in [s.get("prompt") for s in tested.get("samples", [])] + [e.get("prompt") for e in
+                                                                           compared.get("examples", [])]:
+        if prompt:
+            return prompt[:300]
+    return "Hello! What can you do?"
+
+
+def _thinking(base_model: str) -> tuple[str, dict[str, Any]] | None:
+    """Tuned models answer best with thinking off or at its minimum (Google's advice); (python, REST) forms."""
+    model = catalog().find(base_model)
+    if model is None or model.thinking == "none":
+        return None
+    if model.thinking == "level":
+        level = model.thinking_min_level or "MINIMAL"
+        return f'thinking_level="{level}"', {"thinkingLevel": level}
+    budget = model.thinking_min or 0
+    return f"thinking_budget={budget}", {"thinkingBudget": budget}
+
+
+def _host(location: str) -> str:
+    if location == "global":
+        return "aiplatform.googleapis.com"
+    return f"aiplatform.{location}.rep.googleapis.com" if location in ("us", "eu") else \
+        f"{location}-aiplatform.googleapis.com"
+
+
+def _shell_quote(text: str) -> str:
+    return "'" + text.replace("'", "'\\''") + "'"
+
+
+def code_examples(f: JobFacts, endpoint: str, prompt: str) -> list[str]:
+    body: dict[str, Any] = {"contents": [{"role": "user", "parts": [{"text": prompt}]}]}
+    if f.job.backend == "local":
+        url = f"http://127.0.0.1:{LOCAL_PORT}"
+        return [
+            "Start the local server (it speaks the Gemini generateContent API) in one terminal:", "",
+            "```bash", f"gto serve {endpoint}", "```", "",
+            "Then call it with google-genai, changing only the base URL:", "",
+            "```python", "from google import genai", "",
+            f'client = genai.Client(api_key="local", http_options={{"base_url": "{url}"}})',
+            f"response = client.models.generate_content(model={json.dumps(endpoint)}, contents={json.dumps(prompt)})",
+            "print(response.text)", "```", "", "or with curl:", "",
+            "```bash", f"curl -s -X POST {url}/v1beta/models/{endpoint}:generateContent \\",
+            "  -H 'Content-Type: application/json' \\", f"  -d {_shell_quote(json.dumps(body))}", "```"]
+    parts = endpoint.split("/")
+    project = parts[1] if len(parts) > 3 and parts[0] == "projects" else "YOUR_PROJECT"
+    location = parts[3] if len(parts) > 3 and parts[2] == "locations" else "us-central1"
+    thinking = _thinking(f.job.base_model)
+    config = []
+    if thinking:
+        body["generationConfig"] = {"thinkingConfig": thinking[1]}
+        config = [f"    config=types.GenerateContentConfig(thinking_config=types.ThinkingConfig({thinking[0]})),"]
+    return [
+        "Python, with google-genai and application-default credentials (`gcloud auth application-default login`):",
+        "", "```python", "from google import genai", "from google.genai import types", "",
+        f'client = genai.Client(vertexai=True, project="{project}", location="{location}")',
+        "response = client.models.generate_content(", f"    model={json.dumps(endpoint)},",
+        f"    contents={json.dumps(prompt)},", *config, ")", "print(response.text)", "```", "", "curl:", "",
+        "```bash", "curl -s -X POST \\", '  -H "Authorization: Bearer $(gcloud auth print-access-token)" \\',
+        "  -H 'Content-Type: application/json' \\", f"  https://{_host(location)}/v1/{endpoint}:generateContent \\",
+        f"  -d {_shell_quote(json.dumps(body))}", "```"]
+
+
+def endpoint_section(f: JobFacts, chosen: CheckpointRow | None) -> list[str]:
+    endpoint = endpoint_of(f, chosen)
+    if not endpoint:
+        return [f"_Not available: the job has no endpoint (state {f.job.state.value})._"]
+    lines = [f"- Endpoint: `{endpoint}`" + (f" (checkpoint {chosen.checkpoint_id})" if chosen else "")]
+    if f.job.tuned_model:
+        lines.append(f"- Model: `{f.job.tuned_model}`")
+    tested = f.result("test_endpoint")
+    if tested:
+        ok = sum(1 for s in tested["samples"] if s["ok"])
+        p50 = f", median latency {tested['p50_latency_s']:.2f} s" if tested.get("p50_latency_s") else ""
+        lines.append(f"- Tested: {ok}/{len(tested['samples'])} requests answered{p50}, via {tested['via']}.")
+        first = next((s for s in tested["samples"] if s["ok"]), None)
+        if first:
+            lines.append(f"- Sample: {json.dumps(first['prompt'])} -> {json.dumps(first['response'])}")
+        lines += [f"- Failed: {s['error']}" for s in tested["samples"] if not s["ok"]][:3]
+    else:
+        lines.append("- Not tested yet: run test_endpoint before relying on it.")
+    return [*lines, "", *code_examples(f, endpoint, sample_prompt(f))]
+
+
+def cost_facts(f: JobFacts) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """(estimate made before the job, actual from the tokens the service counted): CostEstimate dicts or None."""
+    created = f.result("create_tuning_job") or {}
+    estimate = created.get("estimated_cost") or f.result("estimate_cost")
+    actual = (f.result("get_job") or {}).get("actual_cost")
+    stats = f.job.data_stats
+    if stats and stats.total_billable_token_count:
+        try:
+            from tools.cost import actual_cost
+
+            actual = actual_cost(f.job.base_model, stats.total_billable_token_count, f.job.epochs).model_dump()
+        except (ImportError, ToolError):
+            pass
+    return estimate, actual
+
+
+def _usd(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    return f"${value:,.2f}" if value >= 0.01 or value == 0 else f"${value:.5f}"
+
+
+def cost_lines(f: JobFacts) -> list[str]:
+    estimate, actual = cost_facts(f)
+    if not estimate and not actual:
+        return ["_Not available: no cost estimate was recorded (estimate_cost or create_tuning_job) and the "
+                "service reported no billable tokens._"]
+    lines = ["| | training | per request (inference) | basis |", "|---|---|---|---|"]
+    for label, c in (("estimate", estimate), ("actual", actual)):
+        if c:
+            lines.append(f"| {label} | {_usd(c.get('training_cost_usd'))} | {_usd(c.get('per_request_usd'))} | "
+                         f"{c.get('summary', '')} |")
+    if estimate and actual and estimate.get("training_cost_usd") and actual.get("training_cost_usd") is not None:
+        diff = actual["training_cost_usd"] - estimate["training_cost_usd"]
+        lines += ["", f"Actual minus estimate: {_usd(abs(diff))} {'over' if diff > 0 else 'under'} the estimate "
+                      f"({diff / estimate['training_cost_usd']:+.0%})."]
+    priced = actual or estimate or {}
+    if priced.get("price_source"):
+        lines += ["", f"Prices: {priced['price_source']}" + (f", as of {priced['price_as_of']}"
+                                                             if priced.get("price_as_of") else "") + "."]
+    lines += [f"- {note}" for note in priced.get("notes", [])]
+    per_request = (actual or {}).get("per_request_usd") or (estimate or {}).get("per_request_usd")
+    if per_request is not None:
+        lines += ["", f"Projected inference: {_usd(per_request)} per request, {_usd(per_request * 1000)} per "
+                      f"1,000 requests, {_usd(per_request * 100_000)} per 100,000 (typical request size of the "
+                      "training data)."]
+    return lines

@@ -1,0 +1,306 @@
+"""After training: which checkpoint to use, whether the tuned model beats its base, and whether the endpoint answers."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from tools.backends.base import Checkpoint, GenerateRequest, JobInfo, TuningBackend
+from tools.checkpoints import CheckpointRow, checkpoint_rows, job_metrics, pick
+from tools.context import ToolContext
+from tools.heldout import Example, held_out_examples, truncate
+from tools.jobs import record
+from tools.registry import ToolError, ToolInput, tool
+from tools.scoring import (
+    MetricComparison, compare_scores, embedder, embedding_similarity, exact_match, rouge_l, token_f1,
+)
+
+Judge = Callable[[str, str, str], float]  # (prompt, reference, answer) -> score in [0, 1]
+
+
+class JobInput(ToolInput):
+    job_id: str
+
+
+class CheckpointList(BaseModel):
+    job_id: str
+    checkpoints: list[CheckpointRow]
+
+
+def job_and_backend(ctx: ToolContext, job_id: str) -> tuple[JobInfo, TuningBackend]:
+    backend = ctx.backend_for_job(job_id)
+    return backend.get_job(job_id), backend
+
+
+@tool
+def list_checkpoints(args: JobInput, ctx: ToolContext) -> CheckpointList:
+    """List a job's checkpoints with the eval loss and accuracy measured at each (when a validation set was given)."""
+    job, backend = job_and_backend(ctx, args.job_id)
+    return CheckpointList(job_id=job.job_id, checkpoints=checkpoint_rows(job, job_metrics(ctx, backend, job.job_id)))
+
+
+class ChooseCheckpointInput(ToolInput):
+    job_id: str
+    set_default: bool = Field(True, description="make it the job's default endpoint where the backend supports it")
+
+
+class ChosenCheckpoint(BaseModel):
+    job_id: str
+    checkpoint: Checkpoint
+    reason: str
+    is_default: bool
+    endpoint: str | None = Field(None, description="call this for inference with the chosen checkpoint")
+
+
+@tool
+def choose_checkpoint(args: ChooseCheckpointInput, ctx: ToolContext) -> ChosenCheckpoint:
+    """Choose the best checkpoint of a job (lowest eval loss, accuracy breaks ties) and make it the default endpoint."""
+    job, backend = job_and_backend(ctx, args.job_id)
+    if not job.checkpoints:
+        raise ToolError(f"Job {job.job_id} has no checkpoints yet (state {job.state.value}).",
+                        "Wait for it with poll_metrics; checkpoints appear as epochs complete.")
+    best, reason = pick(checkpoint_rows(job, job_metrics(ctx, backend, job.job_id)))
+    where = ", ".join(f"{k} {v}" for k, v in (("epoch", best.epoch), ("step", best.step)) if v is not None)
+    label = f"Checkpoint {best.checkpoint_id}" + (f" ({where})" if where else "")
+    reason = f"{label}: {reason}."
+    if not job.state.ended:
+        reason += f" The job is still {job.state.value}: later checkpoints may do better."
+    is_default, endpoint = best.is_default, best.endpoint
+    if args.set_default and not is_default and not job.state.ended:
+        # Pinning now would keep a later, better checkpoint from becoming the default.
+        reason += " It was not made the default yet: call choose_checkpoint again when the job has ended."
+    elif args.set_default and not is_default:
+        try:
+            updated = backend.set_default_checkpoint(job.job_id, best.checkpoint_id)
+            is_default = True
+            endpoint = updated.endpoint or endpoint
+            record(ctx, updated)
+        except (NotImplementedError, ToolError) as exc:
+            reason += f" It could not be made the default ({exc}); call its endpoint directly."
+    checkpoint = Checkpoint(**{k: getattr(best, k) for k in Checkpoint.model_fields})
+    checkpoint.is_default = is_default
+    return ChosenCheckpoint(job_id=job.job_id, checkpoint=checkpoint, reason=reason, is_default=is_default,
+                            endpoint=endpoint)
+
+
+def chosen_checkpoint_id(ctx: ToolContext, job: JobInfo) -> str | None:
+    """The checkpoint choose_checkpoint last picked for this job, when the backend could not make it the default."""
+    for event in reversed(ctx.workspace.events(job.job_id, "tool:choose_checkpoint")):
+        picked = ((event["data"] or {}).get("checkpoint") or {}).get("checkpoint_id")
+        if any(c.checkpoint_id == picked and not c.is_default and c.endpoint for c in job.checkpoints):
+            return picked
+        return None
+    return None
+
+
+def tuned_target(job: JobInfo, checkpoint_id: str | None) -> str:
+    """What to call for the tuned model: a named checkpoint's endpoint, else the job's default endpoint."""
+    if checkpoint_id:
+        for c in job.checkpoints:
+            if c.checkpoint_id == checkpoint_id:
+                if not c.endpoint:
+                    raise ToolError(f"Checkpoint {checkpoint_id} of {job.job_id} has no endpoint.",
+                                    "Use another checkpoint, or omit checkpoint_id for the default one.")
+                return c.endpoint
+        known = ", ".join(c.checkpoint_id for c in job.checkpoints) or "none"
+        raise ToolError(f"Job {job.job_id} has no checkpoint {checkpoint_id!r}.", f"Its checkpoints: {known}.")
+    target = job.endpoint or next((c.endpoint for c in job.checkpoints if c.is_default and c.endpoint), None)
+    if not target:
+        raise ToolError(f"Job {job.job_id} has no endpoint yet (state {job.state.value}).",
+                        "Wait for the job to succeed with poll_metrics, then try again.")
+    return target
+
+
+class CompareModelsInput(ToolInput):
+    job_id: str
+    prompts_path: str | None = Field(None, description="JSONL of Gemini examples; default the job's validation set")
+    max_examples: int = Field(20, ge=1, le=500)
+    checkpoint_id: str | None = Field(None, description="compare this checkpoint instead of the default endpoint")
+    max_output_tokens: int | None = Field(None, ge=1, description="default: room for each reference answer")
+
+
+class ExamplePair(BaseModel):
+    prompt: str
+    reference: str
+    base: str
+    tuned: str
+    base_token_f1: float
+    tuned_token_f1: float
+
+
+class CompareModelsOutput(BaseModel):
+    job_id: str
+    tuned_target: str
+    base_target: str
+    prompts_source: str
+    n: int = Field(description="examples both models answered; every number below rests on these")
+    metrics: dict[str, MetricComparison]
+    examples: list[ExamplePair]
+    verdict: str
+    failures: int = 0
+    mean_latency_s: dict[str, float] = Field(default_factory=dict)
+    notes: list[str] = Field(default_factory=list)
+    details_path: str | None = None
+
+
+@tool
+def compare_models(args: CompareModelsInput, ctx: ToolContext) -> CompareModelsOutput:
+    """Compare the tuned model with its base model on held-out examples (default: the job's validation set).
+
+    Scores both against the reference answers (exact match, token F1, ROUGE-L, embedding similarity; an LLM judge
+    when one is configured) and reports each difference with its sample size and a 95% confidence interval."""
+    job, backend = job_and_backend(ctx, args.job_id)
+    tuned = tuned_target(job, args.checkpoint_id or chosen_checkpoint_id(ctx, job))
+    base = backend.base_target(job.base_model)
+    source, examples = held_out_examples(ctx, job, args.prompts_path, args.max_examples)
+    answers: dict[str, list[tuple[str, float]]] = {"base": [], "tuned": []}
+    kept: list[Example] = []
+    errors: list[str] = []
+    for ex in examples:
+        # Room for the reference and then some (about 2 characters a token is generous for any tokenizer);
+        # a cap keeps a rambling base model from costing minutes on a CPU.
+        limit = args.max_output_tokens or min(1024, len(ex.reference) // 2 + 32)
+        request = GenerateRequest(contents=ex.contents, system_instruction=ex.system_instruction, temperature=0,
+                                  max_output_tokens=limit)
+        try:
+            pair = {name: backend.generate(target, request) for name, target in (("base", base), ("tuned", tuned))}
+        except (ToolError, OSError) as exc:
+            errors.append(f"line {ex.line}: {exc}")
+            continue
+        kept.append(ex)
+        for name, result in pair.items():
+            answers[name].append((result.text, result.latency_s))
+    if not kept:
+        raise ToolError(f"No example could be answered by both models ({len(errors)} failed): {errors[0]}",
+                        "Check that the endpoint is up with test_endpoint.")
+    refs = [ex.reference for ex in kept]
+    texts = {name: [t for t, _ in pairs] for name, pairs in answers.items()}
+    scores: dict[str, dict[str, list[float]]] = {}
+    for metric, fn in (("exact_match", exact_match), ("token_f1", token_f1), ("rouge_l", rouge_l)):
+        scores[metric] = {name: [fn(t, r) for t, r in zip(texts[name], refs)] for name in texts}
+    notes = []
+    similar = {name: embedding_similarity(texts[name], refs) for name in texts}
+    if similar["base"] is not None and similar["tuned"] is not None:
+        scores["embedding_similarity"] = similar  # type: ignore[assignment]
+    else:
+        notes.append(embedder()[1] or "embedding similarity skipped")
+    judge: Judge | None = getattr(ctx, "judge", None)
+    if judge is not None:
+        scores["judge"] = {name: [judge(ex.prompt_text, ex.reference, t) for ex, t in zip(kept, texts[name])]
+                           for name in texts}
+    metrics = {m: compare_scores(m, s["base"], s["tuned"]) for m, s in scores.items()}
+    if errors:
+        notes.append(f"{len(errors)} examples skipped because a model did not answer; first: {errors[0]}")
+    details = ctx.workspace.dir("evaluations") / f"{_safe(job.job_id)}-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
+    with details.open("w") as out:
+        for i, ex in enumerate(kept):
+            out.write(json.dumps({"line": ex.line, "prompt": ex.prompt_text, "reference": ex.reference,
+                                  "base": texts["base"][i], "tuned": texts["tuned"][i],
+                                  "scores": {m: {k: v[i] for k, v in s.items()} for m, s in scores.items()}}) + "\n")
+    return CompareModelsOutput(
+        job_id=job.job_id, tuned_target=tuned, base_target=base, prompts_source=source, n=len(kept),
+        metrics=metrics, verdict=verdict(metrics), failures=len(errors), notes=notes, details_path=str(details),
+        mean_latency_s={k: round(statistics.mean(lat for _, lat in v), 3) for k, v in answers.items()},
+        examples=[ExamplePair(prompt=truncate(ex.prompt_text), reference=truncate(ex.reference),
+                              base=truncate(texts["base"][i]), tuned=truncate(texts["tuned"][i]),
+                              base_token_f1=round(scores["token_f1"]["base"][i], 3),
+                              tuned_token_f1=round(scores["token_f1"]["tuned"][i], 3))
+                  for i, ex in enumerate(kept[:3])])
+
+
+def verdict(metrics: dict[str, MetricComparison]) -> str:
+    """One sentence naming the metrics whose 95% interval excludes zero, always with n."""
+    better = [m for m in metrics.values() if m.significant > 0]
+    worse = [m for m in metrics.values() if m.significant < 0]
+    primary = metrics.get("token_f1") or next(iter(metrics.values()))
+    if better and not worse:
+        lead = primary if primary in better else better[0]
+        return (f"The tuned model is better than the base model: {lead.sentence()}; "
+                f"also better on {', '.join(m.metric for m in better if m is not lead) or 'no other metric'}.")
+    if worse and not better:
+        return f"The tuned model is worse than the base model: {worse[0].sentence()}."
+    if better and worse:
+        return (f"Mixed: better on {', '.join(m.metric for m in better)}, worse on "
+                f"{', '.join(m.metric for m in worse)} ({primary.sentence()}).")
+    return (f"No significant difference between tuned and base: {primary.sentence()}. More examples would "
+            "narrow the interval.")
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[-80:]
+
+
+class TestEndpointInput(ToolInput):
+    job_id: str | None = Field(None, description="test this job's default endpoint")
+    endpoint: str | None = Field(None, description="or this endpoint (or checkpoint endpoint) directly")
+    prompts: list[str] | None = Field(None, description="default: prompts from the job's validation data")
+    n: int = Field(3, ge=1, le=20, description="requests to send; given prompts are repeated up to n")
+
+
+class EndpointSample(BaseModel):
+    prompt: str
+    response: str | None
+    latency_s: float
+    ok: bool
+    error: str | None = None
+
+
+class TestEndpointOutput(BaseModel):
+    ok: bool = Field(description="every request was answered")
+    endpoint: str
+    via: str = Field(description="how the requests were sent")
+    samples: list[EndpointSample]
+    p50_latency_s: float | None
+
+
+@tool
+def test_endpoint(args: TestEndpointInput, ctx: ToolContext) -> TestEndpointOutput:
+    """Send a few requests to a tuned model's endpoint and report each answer, its latency and any error.
+
+    For the local backend the requests go through a real HTTP server speaking Gemini generateContent, with the
+    google-genai client, exactly as a user's code would call it."""
+    if not args.job_id and not args.endpoint:
+        raise ToolError("test_endpoint needs job_id or endpoint.", "Pass the job_id that create_tuning_job returned.")
+    job, backend = job_and_backend(ctx, args.job_id) if args.job_id else (None, ctx.backend_for_job(args.endpoint))
+    target = args.endpoint or tuned_target(job, chosen_checkpoint_id(ctx, job))
+    prompts = list(args.prompts or [])
+    if not prompts and job is not None:
+        try:
+            prompts = [ex.prompt_text for ex in held_out_examples(ctx, job, None, args.n, training_fallback=True)[1]]
+        except ToolError:
+            prompts = []
+    prompts = prompts or ["Hello! In one sentence, what can you help me with?"]
+    prompts = [prompts[i % len(prompts)] for i in range(max(args.n, len(args.prompts or [])))]
+    serve = getattr(backend, "serve_endpoint", None)
+    if callable(serve):
+        with serve(target) as base_url:
+            from google import genai
+
+            client = genai.Client(api_key="local", http_options={"base_url": base_url})
+            samples = [_timed(p, lambda p=p: client.models.generate_content(
+                model=target, contents=p, config={"max_output_tokens": 128}).text) for p in prompts]
+            via = f"google-genai over HTTP ({base_url}, generateContent)"
+    else:
+        samples = [_timed(p, lambda p=p: backend.generate(target, GenerateRequest(
+            contents=[{"role": "user", "parts": [{"text": p}]}], max_output_tokens=128)).text) for p in prompts]
+        via = f"{backend.name} backend generate"
+    good = [s.latency_s for s in samples if s.ok]
+    return TestEndpointOutput(ok=all(s.ok for s in samples), endpoint=target, via=via, samples=samples,
+                              p50_latency_s=round(statistics.median(good), 3) if good else None)
+
+
+def _timed(prompt: str, call: Callable[[], Any]) -> EndpointSample:
+    started = time.perf_counter()
+    try:
+        text = call()
+    except Exception as exc:  # noqa: BLE001 - a failed request is the result being measured, not a crash
+        return EndpointSample(prompt=truncate(prompt), response=None, ok=False, error=truncate(str(exc), 300),
+                              latency_s=round(time.perf_counter() - started, 3))
+    return EndpointSample(prompt=truncate(prompt), response=truncate(text or ""), ok=bool(text),
+                          error=None if text else "empty response", latency_s=round(time.perf_counter() - started, 3))
+

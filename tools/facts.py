@@ -1,0 +1,135 @@
+"""Everything known about a job, gathered once for the report, the terminal summary and job comparisons: the job,
+its curves and checkpoints from the backend (or the workspace when the backend cannot answer), and the results of
+the tool calls made around it, which dispatch logged as workspace events."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tools.anomalies import Anomaly, Health, assess_health, detect_anomalies
+from tools.backends.base import JobInfo, JobState, MetricPoint, TuningBackend
+from tools.context import ToolContext
+from tools.checkpoints import CheckpointRow, checkpoint_rows, job_metrics, pick
+from tools.monitor import steps_per_epoch
+from tools.registry import ToolError
+
+# Tools called before a job exists (their results carry no job id): the latest call before the job was created.
+BEFORE_JOB = ("check_environment", "validate_dataset", "recommend_hyperparameters", "estimate_cost", "upload_to_gcs")
+ABOUT_JOB = ("create_tuning_job", "get_job", "poll_metrics", "choose_checkpoint", "compare_models", "test_endpoint")
+
+
+@dataclass
+class JobFacts:
+    job: JobInfo
+    series: dict[str, list[MetricPoint]]
+    rows: list[CheckpointRow]
+    anomalies: list[Anomaly]
+    health: Health
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    train_stats: dict[str, Any] = field(default_factory=dict)
+    validation_stats: dict[str, Any] = field(default_factory=dict)
+    live: bool = True  # the backend answered; False: the workspace's last record
+
+    def result(self, tool: str) -> dict[str, Any] | None:
+        return self.results.get(tool)
+
+    @property
+    def finished(self) -> bool:
+        return self.job.state.ended or self.job.state == JobState.PARTIALLY_SUCCEEDED
+
+    @property
+    def chosen(self) -> tuple[CheckpointRow | None, str | None, bool]:
+        """(checkpoint, reason, whether choose_checkpoint chose it). Computed here when it was never called, or
+        when it chose before the last checkpoints existed and the best one has changed since."""
+        if not self.rows:
+            return None, None, False
+        row, why = pick(self.rows)
+        done = self.result("choose_checkpoint")
+        if done and done["checkpoint"]["checkpoint_id"] == row.checkpoint_id:
+            return row, done["reason"], True
+        if done:
+            why += (f" (choose_checkpoint had picked checkpoint {done['checkpoint']['checkpoint_id']} before the "
+                    "later checkpoints existed)")
+        return row, why, False
+
+    @property
+    def duration_s(self) -> float | None:
+        if self.job.started_at and self.job.ended_at:
+            return (self.job.ended_at - self.job.started_at).total_seconds()
+        return None
+
+
+def gather(ctx: ToolContext, job_id: str) -> JobFacts:
+    """Collect a job's facts; a job neither the backend nor the workspace knows is an error naming it."""
+    backend: TuningBackend | None = None
+    live = True
+    try:
+        backend = ctx.backend_for_job(job_id)
+        job = backend.get_job(job_id)
+    except (ToolError, OSError) as exc:
+        recorded = ctx.workspace.get_job(job_id)
+        if recorded is None:
+            raise ToolError(f"No job {job_id!r} is known ({exc}).", "List the jobs with list_jobs or `gto jobs`.")
+        job, live = recorded, False
+    series = job_metrics(ctx, backend if live else None, job_id)
+    spe = steps_per_epoch(job)
+    final = job.state.ended or job.state == JobState.PARTIALLY_SUCCEEDED
+    anomalies = detect_anomalies(series, checkpoints=job.checkpoints, final=final, steps_per_epoch=spe)
+    facts = JobFacts(job=job, series=series, rows=checkpoint_rows(job, series), anomalies=anomalies,
+                     health=assess_health(series, anomalies, final=final, steps_per_epoch=spe), live=live)
+    facts.results = tool_results(ctx, job_id)
+    facts.train_stats = dataset_facts(ctx, job.training_dataset_uri)
+    facts.validation_stats = dataset_facts(ctx, job.validation_dataset_uri)
+    return facts
+
+
+def tool_results(ctx: ToolContext, job_id: str) -> dict[str, dict[str, Any]]:
+    """The latest result of each tool about this job, and of each pre-job tool called before it was created."""
+    own = ctx.workspace.events(job_id)
+    created = min((e["ts"] for e in own), default=None)
+    results: dict[str, dict[str, Any]] = {}
+    for event in own:
+        name = event["kind"].removeprefix("tool:")
+        if event["kind"].startswith("tool:") and event["data"] is not None:
+            results[name] = event["data"]
+    if created is None:
+        return results
+    for name in BEFORE_JOB:
+        earlier = [e for e in ctx.workspace.events(kind=f"tool:{name}") if e["ts"] <= created and e["data"]]
+        if earlier and name not in results:
+            results[name] = earlier[-1]["data"]
+    return results
+
+
+def dataset_facts(ctx: ToolContext, uri: str | None) -> dict[str, Any]:
+    """Recorded statistics of a dataset by its URI, or by the local file an upload came from."""
+    if not uri:
+        return {}
+    stats = ctx.workspace.dataset(uri) or {}
+    if "examples" not in stats and "://" not in uri:  # validate_dataset keys stats by the resolved path
+        stats = ctx.workspace.dataset(str(Path(uri).expanduser().resolve())) or stats
+    return stats
+
+
+def fmt_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "unknown"
+    minutes = round(seconds / 60)
+    if minutes < 1:
+        return f"{seconds:.0f}s"
+    return f"{minutes // 60}h {minutes % 60}m" if minutes >= 60 else f"{minutes}m"
+
+
+def pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
+
+
+def num(value: float | None, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}g}"
+
+
+def now_text() -> str:
+    return time.strftime("%Y-%m-%d %H:%M %Z")

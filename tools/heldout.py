@@ -1,0 +1,105 @@
+"""Held-out examples for evaluation: Gemini SFT JSONL read into prompts (every turn before the last model turn) and
+reference answers (that last model turn), from a local file or the local source of an uploaded gs:// URI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+
+from tools.registry import ToolError
+
+if TYPE_CHECKING:
+    from tools.backends.base import JobInfo
+    from tools.context import ToolContext
+
+
+class Example(BaseModel):
+    line: int
+    contents: list[dict[str, Any]]
+    system_instruction: str | None = None
+    reference: str = ""
+
+    @property
+    def prompt_text(self) -> str:
+        """The last user turn: what a person would type."""
+        users = [c for c in self.contents if c.get("role", "user") == "user"]
+        return parts_text(users[-1] if users else self.contents[-1])
+
+
+def parts_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, dict):
+        return ""
+    return "".join(p.get("text", "") for p in content.get("parts", []) if isinstance(p, dict))
+
+
+def truncate(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def read_examples(path: Path, limit: int, need_reference: bool = True) -> list[Example]:
+    """The first `limit` examples of a Gemini JSONL file (with a reference answer when `need_reference`); a
+    malformed line is an error naming it."""
+    examples: list[Example] = []
+    with path.open(encoding="utf-8") as lines:
+        for number, raw in enumerate(lines, 1):
+            if not raw.strip():
+                continue
+            try:
+                record = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                raise ToolError(f"{path} line {number} is not valid JSON ({exc.msg}).",
+                                "Fix it (validate_dataset shows every problem), or pass another prompts_path.") from exc
+            contents = record.get("contents") if isinstance(record, dict) else None
+            if not isinstance(contents, list) or not contents:
+                raise ToolError(f"{path} line {number} has no 'contents' list.",
+                                'Each line must be a Gemini example: {"contents": [{"role": ..., "parts": ...}]}.')
+            reference = ""
+            if isinstance(contents[-1], dict) and contents[-1].get("role") == "model":
+                reference, contents = parts_text(contents[-1]), contents[:-1]
+            if not contents or (need_reference and not reference):
+                continue
+            system = parts_text(record.get("systemInstruction") or record.get("system_instruction"))
+            examples.append(Example(line=number, contents=contents, reference=reference,
+                                    system_instruction=system or None))
+            if len(examples) >= limit:
+                break
+    return examples
+
+
+def local_path(ctx: ToolContext, uri: str) -> Path:
+    """A local file for a path or an uploaded URI (the workspace remembers where each upload came from)."""
+    if uri.startswith("local://"):  # the local backend's staged copy: exactly what the job saw
+        staged = ctx.workspace.root / "local" / uri.removeprefix("local://")
+        if staged.is_file():
+            return staged
+    uri = uri.removeprefix("file://")
+    if "://" in uri:
+        source = (ctx.workspace.dataset(uri) or {}).get("source")
+        if not source:
+            raise ToolError(f"No local copy of {uri} is known.",
+                            "Pass prompts_path: a local JSONL file of held-out Gemini examples.")
+        uri = source
+    path = Path(uri).expanduser()
+    if not path.is_file():
+        raise ToolError(f"Prompt file {path} does not exist.", "Pass prompts_path with an existing JSONL file.")
+    return path
+
+
+def held_out_examples(ctx: ToolContext, job: JobInfo, prompts_path: str | None, limit: int,
+                      training_fallback: bool = False) -> tuple[str, list[Example]]:
+    """(source, examples with a reference answer): prompts_path, else the job's validation set."""
+    uri = prompts_path or job.validation_dataset_uri or (job.training_dataset_uri if training_fallback else None)
+    if not uri:
+        raise ToolError(f"Job {job.job_id} has no validation set to take held-out prompts from.",
+                        "Pass prompts_path: a JSONL of Gemini examples the model was not trained on.")
+    path = local_path(ctx, uri)
+    examples = read_examples(path, limit, need_reference=not training_fallback)
+    if not examples:
+        raise ToolError(f"{path} has no example ending with a model turn to compare against.",
+                        "Each held-out example needs a final {\"role\": \"model\"} turn as the reference answer.")
+    return str(path), examples

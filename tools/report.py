@@ -1,0 +1,240 @@
+"""The tuning report: one Markdown file in the workspace with PNG curves, joining pre-flight, data, hyperparameters,
+training health, checkpoints, evaluation, the endpoint with working code, cost and next steps. Real numbers only:
+a section whose facts are missing says so."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from tools.backends.base import EVAL_ACCURACY, EVAL_LOSS, TRAIN_ACCURACY, TRAIN_LOSS
+from tools.context import ToolContext
+from tools.deployment import cost_lines, endpoint_section
+from tools.facts import JobFacts, fmt_duration, gather, now_text, num, pct
+from tools.plots import accuracy_plot, loss_plot, sweep_plot
+from tools.registry import ToolInput, tool
+from tools.secrets import redact
+from tools.summary import advice_markdown, compare_jobs, job_rows, render_summary, rows_table
+
+__all__ = ["compare_jobs", "render_summary", "write_report"]
+
+SECTIONS = ("pre-flight", "dataset statistics", "hyperparameters", "training summary and health", "checkpoints",
+            "evaluation", "endpoint", "cost", "recommendations and next steps")
+
+
+class WriteReportInput(ToolInput):
+    job_ids: list[str] = Field(min_length=1, description="one job, or several to compare (a sweep)")
+    output_dir: str | None = Field(None, description="default: the workspace's reports/<job> folder")
+
+
+class ReportOutput(BaseModel):
+    path: str = Field(description="the Markdown report")
+    plots: list[str]
+    sections: list[str]
+    missing: list[str] = Field(default_factory=list, description="sections written without their facts, and why")
+
+
+@tool
+def write_report(args: WriteReportInput, ctx: ToolContext) -> ReportOutput:
+    """Write the Markdown report of one job (or a sweep of several) with PNG training curves, and return its path.
+
+    Covers pre-flight, dataset statistics, hyperparameters, training health, checkpoints, tuned-vs-base evaluation,
+    the endpoint with Python and curl examples, cost, and recommendations."""
+    all_facts = [gather(ctx, job_id) for job_id in args.job_ids]
+    name = _safe(args.job_ids[0]) if len(args.job_ids) == 1 else f"sweep-{_safe(args.job_ids[0])}-{len(args.job_ids)}"
+    out = Path(args.output_dir).expanduser() if args.output_dir else ctx.workspace.dir("reports", name)
+    out.mkdir(parents=True, exist_ok=True)
+    lines: list[str] = []
+    plots: list[Path] = []
+    missing: list[str] = []
+    sections = ["summary"]
+    if len(all_facts) == 1:
+        lines += [f"# Tuning report: {_title(all_facts[0])}", "", f"Written {now_text()}.", ""]
+        lines += ["```text", render_summary(ctx, all_facts[0].job.job_id, facts=all_facts[0]), "```", ""]
+        sections += list(SECTIONS)
+        lines += job_sections(all_facts[0], out, "", plots, missing, level=2)
+    else:
+        lines += [f"# Tuning report: {len(all_facts)} jobs compared", "", f"Written {now_text()}.", ""]
+        lines += ["## Comparison", "", *rows_table(job_rows(ctx, all_facts)), ""]
+        sections.append("comparison")
+        curves = {f.job.display_name or f.job.job_id: f.series for f in all_facts}
+        for metric, label in ((EVAL_LOSS, "eval loss"), (TRAIN_LOSS, "train loss")):
+            plot = sweep_plot(curves, metric, out / f"sweep-{label.replace(' ', '-')}.png", f"{label} by job")
+            if plot:
+                plots.append(plot)
+                lines += [f"![{label} by job]({plot.name})", ""]
+        for i, facts in enumerate(all_facts, 1):
+            lines += [f"## Job {i}: {_title(facts)}", ""]
+            lines += job_sections(facts, out, f"job{i}-", plots, missing, level=3)
+        sections += list(SECTIONS)
+    path = out / "report.md"
+    # Facts come from logged results (already redacted) and the backend (error texts): redact once more on the way out.
+    path.write_text(redact("\n".join(lines).rstrip() + "\n"), encoding="utf-8")
+    return ReportOutput(path=str(path), plots=[str(p) for p in plots], sections=sections, missing=missing)
+
+
+def job_sections(f: JobFacts, out: Path, prefix: str, plots: list[Path], missing: list[str], level: int
+                 ) -> list[str]:
+    h = "#" * level
+    chosen, reason, by_tool = f.chosen
+    lines: list[str] = []
+    for title, body in (
+        ("Pre-flight", preflight(f)), ("Dataset statistics", dataset(f)),
+        ("Hyperparameters and why", hyperparameters(f)),
+        ("Training summary and health", training(f, out, prefix, plots, chosen.checkpoint_id if chosen else None)),
+        ("Checkpoints", checkpoints(f, chosen.checkpoint_id if chosen else None, reason, by_tool)),
+        ("Evaluation", evaluation(f)), ("Endpoint and code examples", endpoint_section(f, chosen)),
+        ("Cost", cost_lines(f)), ("Recommendations and next steps", advice_markdown(f)),
+    ):
+        if body and body[0].startswith("_Not available"):
+            missing.append(f"{f.job.job_id}: {title.lower()}: {body[0].strip('_')}")
+        lines += [f"{h} {title}", "", *body, ""]
+    return lines
+
+
+def preflight(f: JobFacts) -> list[str]:
+    report = f.result("check_environment")
+    if not report:
+        return [f"_Not available: no check_environment result was recorded before this job._ Backend: "
+                f"{f.job.backend}."]
+    lines = [f"Backend **{report.get('backend')}**, project `{report.get('project') or 'n/a'}`, region "
+             f"`{report.get('region') or 'n/a'}`: {'all checks passed' if report.get('ok') else 'some checks failed'}.",
+             "", "| check | result | detail |", "|---|---|---|"]
+    for c in report.get("checks", []):
+        fix = f" Fix: `{c['fix']}`" if c.get("fix") and not c.get("ok") else ""
+        lines.append(f"| {c.get('name')} | {'✓' if c.get('ok') else '✗'} | {_cell(c.get('detail', ''))}{fix} |")
+    return lines
+
+
+def dataset(f: JobFacts) -> list[str]:
+    rows = [(label, uri, stats) for label, uri, stats in (
+        ("training", f.job.training_dataset_uri, f.train_stats), ("validation", f.job.validation_dataset_uri,
+                                                                   f.validation_stats)) if uri]
+    if not any(stats.get("examples") for _, _, stats in rows) and not f.job.data_stats:
+        return ["_Not available: no dataset statistics were recorded (validate_dataset was not run on these "
+                "files)._", *[f"- {label}: `{uri}`" for label, uri, _ in rows]]
+    lines = ["| set | file | examples | valid | tokens | mean tokens/example (input + output) | max |",
+             "|---|---|---|---|---|---|---|"]
+    for label, uri, s in rows:
+        approx = "~" if s.get("tokens_estimated") else ""
+        io = (f"{s['avg_input_tokens']:.0f} + {s['avg_output_tokens']:.0f}" if s.get("avg_input_tokens") is not None
+              and s.get("avg_output_tokens") is not None else "n/a")
+        lines.append(f"| {label} | `{uri}` | {s.get('examples', 'n/a')} | {s.get('valid_examples', 'n/a')} | "
+                     f"{approx}{s['tokens']:,} | {io} | {s.get('max_tokens', 'n/a')} |" if s.get("tokens")
+                     is not None else f"| {label} | `{uri}` | {s.get('examples', 'n/a')} | n/a | n/a | n/a | n/a |")
+    if any(s.get("tokens_estimated") for _, _, s in rows):
+        lines += ["", "Token counts marked ~ are estimates (no tokenizer was available)."]
+    validated = f.result("validate_dataset")
+    if validated:
+        lines += ["", f"Validation: {validated.get('summary', '')}"]
+    if f.job.data_stats:
+        d = f.job.data_stats
+        lines += ["", f"The service counted {_count(d.example_count)} examples, "
+                      f"{_count(d.total_billable_token_count)} billable tokens per epoch, "
+                      f"{_count(d.tuning_step_count)} tuning steps, {d.truncated_example_count or 0} truncated."]
+    return lines
+
+
+def hyperparameters(f: JobFacts) -> list[str]:
+    j = f.job
+    rec = f.result("recommend_hyperparameters") or {}
+    lines = ["| parameter | used | recommended | why |", "|---|---|---|---|"]
+    for key, label, used in (("epochs", "epochs", j.epochs), ("adapter_size", "adapter size", j.adapter_size),
+                             ("learning_rate_multiplier", "learning-rate multiplier", j.learning_rate_multiplier)):
+        r = rec.get(key) if isinstance(rec.get(key), dict) else {}
+        why = next((r[k] for k in ("reason", "why", "explanation", "source") if isinstance(r.get(k), str)), "")
+        lines.append(f"| {label} | {used if used is not None else 'service default'} | "
+                     f"{r.get('value', 'n/a') if r else 'n/a'} | {_cell(why) or 'n/a'} |")
+    if not rec:
+        lines += ["", "No recommend_hyperparameters result was recorded: the values above are as submitted."]
+    notes = rec.get("notes")
+    if isinstance(notes, list) and notes:
+        lines += ["", *[f"- {_cell(n)}" for n in notes]]
+    return lines
+
+
+def training(f: JobFacts, out: Path, prefix: str, plots: list[Path], chosen: str | None) -> list[str]:
+    j = f.job
+    steps = f"{j.completed_steps or 'n/a'}" + (f" of {j.total_steps}" if j.total_steps else "")
+    epochs = (f"{j.completed_epochs} of {j.epochs or '?'} epochs" if j.completed_epochs is not None
+              else f"{j.epochs} epochs configured" if j.epochs else "epochs chosen by the service")
+    lines = [f"State **{j.state.value}**" + (f" ({j.error})" if j.error else "") +
+             f"; duration {fmt_duration(f.duration_s)}; steps {steps}; {epochs}.", ""]
+    if not f.series:
+        return [*lines, "_Not available: no training metrics were recorded for this job._"]
+    lines += ["| metric | first | last | best |", "|---|---|---|---|"]
+    for name in (TRAIN_LOSS, EVAL_LOSS, TRAIN_ACCURACY, EVAL_ACCURACY):
+        pts = f.series.get(name)
+        if pts:
+            best = (min if "loss" in name else max)(p.value for p in pts)
+            show = pct if "fraction" in name else num
+            lines.append(f"| `{name}` | {show(pts[0].value)} | {show(pts[-1].value)} | {show(best)} |")
+    lines += ["", f"Health: {f.health.summary}", ""]
+    if f.anomalies:
+        lines += ["Anomalies found:", ""]
+        lines += [f"- **{a.kind}** ({a.severity}, step {a.step}): {a.message} _Action:_ {a.recommended_action}"
+                  for a in f.anomalies]
+    else:
+        lines.append("No anomalies: no spikes, NaN, plateau, divergence or underfitting.")
+    title = _title(f)
+    for kind, draw in (("loss", loss_plot), ("accuracy", accuracy_plot)):
+        plot = draw(f.series, f.job.checkpoints, chosen, out / f"{prefix}{kind}.png", f"{title}: {kind}")
+        if plot:
+            plots.append(plot)
+            lines += ["", f"![{kind} curves]({plot.name})"]
+    return lines
+
+
+def checkpoints(f: JobFacts, chosen: str | None, reason: str | None, by_tool: bool) -> list[str]:
+    if not f.rows:
+        return ["_Not available: the job has no checkpoints._"]
+    lines = ["| checkpoint | epoch | step | eval loss | eval accuracy | train loss | default | chosen |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in f.rows:
+        lines.append(f"| {r.checkpoint_id} | {r.epoch if r.epoch is not None else 'n/a'} | "
+                     f"{r.step if r.step is not None else 'n/a'} | {num(r.eval_loss, 4)} | {pct(r.eval_accuracy)} | "
+                     f"{num(r.train_loss, 4)} | {'yes' if r.is_default else ''} | "
+                     f"{'**yes**' if r.checkpoint_id == chosen else ''} |")
+    if reason:
+        source = "choose_checkpoint" if by_tool else "computed for this report"
+        lines += ["", f"Chosen ({source}): {reason}"]
+    return lines
+
+
+def evaluation(f: JobFacts) -> list[str]:
+    cmp = f.result("compare_models")
+    if not cmp:
+        return ["_Not available: compare_models was not run, so there are no tuned-vs-base numbers._"]
+    lines = [f"{cmp['n']} held-out prompts from `{cmp['prompts_source']}`; tuned `{cmp['tuned_target']}` against "
+             f"base `{cmp['base_target']}`. Intervals are 95% paired bootstrap intervals of the difference.", "",
+             "| metric | base | tuned | difference | 95% CI | n |", "|---|---|---|---|---|---|"]
+    for name, m in cmp["metrics"].items():
+        ci = f"{m['ci_low']:+.3f} to {m['ci_high']:+.3f}" if m.get("ci_low") is not None else "n/a (n < 2)"
+        lines.append(f"| {name} | {m['base']:.3f} | {m['tuned']:.3f} | {m['delta']:+.3f} | {ci} | {m['n']} |")
+    lines += ["", f"**Verdict:** {cmp['verdict']}", ""]
+    lines += [f"- {note}" for note in cmp.get("notes", [])]
+    if cmp.get("examples"):
+        lines += ["", "| prompt | reference | base | tuned |", "|---|---|---|---|"]
+        lines += [f"| {_cell(e['prompt'])} | {_cell(e['reference'])} | {_cell(e['base'])} | {_cell(e['tuned'])} |"
+                  for e in cmp["examples"]]
+    if cmp.get("details_path"):
+        lines += ["", f"Every example with its scores: `{cmp['details_path']}`."]
+    return lines
+
+
+def _count(value: int | None) -> str:
+    return "n/a" if value is None else f"{value:,}"
+
+
+def _cell(text: str) -> str:
+    return re.sub(r"\s+", " ", str(text)).replace("|", "\\|")
+
+
+def _title(f: JobFacts) -> str:
+    return f.job.display_name or f.job.job_id
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_")[-80:]
