@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import tomllib
 from functools import cache
 from importlib import resources
+from pathlib import Path
 
 from pydantic import BaseModel, Field
 
@@ -53,7 +55,23 @@ class Catalog(BaseModel):
         for m in self.models:
             if key == m.id or key in m.aliases:
                 return m
-        return None
+        return self._local_folder(model_id)
+
+    def _local_folder(self, path: str) -> ModelInfo | None:
+        """A local Hugging Face model folder tunes like gemma-3-270m on the local backend, within its own context."""
+        config = Path(path).expanduser() / "config.json"
+        if not config.is_file():
+            return None
+        try:
+            settings = json.loads(config.read_text())
+        except (OSError, ValueError):
+            return None
+        settings = settings.get("text_config", settings)
+        base = next(m for m in self.models if m.id == LOCAL_BASE_MODEL)
+        context = settings.get("max_position_embeddings") or base.max_tokens_per_example
+        return base.model_copy(update={"id": path, "aliases": [], "family": "local-folder",
+                                       "max_tokens_per_example": int(context),
+                                       "source": f"local model folder {path} (its config.json)"})
 
     def get(self, model_id: str) -> ModelInfo:
         found = self.find(model_id)

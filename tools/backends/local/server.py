@@ -1,0 +1,176 @@
+"""The local endpoint: an HTTP server (stdlib ThreadingHTTPServer) that answers Gemini's generateContent REST shape,
+so google-genai works against a local model by changing only its base URL.
+
+Routes (POST; {version} is any of v1, v1beta, v1beta1):
+  /{version}/models/{model}:generateContent                                         Gemini API shape
+  /{version}/projects/{p}/locations/{l}/endpoints/{endpoint}:generateContent         Vertex tuned endpoint
+  /{version}/projects/{p}/locations/{l}/publishers/{pub}/models/{model}:generateContent
+and :streamGenerateContent (one chunk, as SSE with ?alt=sse) and :countTokens on each. {model} or {endpoint} is a
+local target (see targets.py) or "default", the target the server was started with.
+
+    client = genai.Client(api_key="local", http_options={"base_url": url})
+    client.models.generate_content(model="local/jobs/<job_id>/checkpoints/<n>", contents="...")
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from tools.backends.local import generation
+from tools.backends.local.rest import ApiError, parse_body, parse_conversation, parse_request, response
+from tools.backends.local.targets import Target
+from tools.registry import ToolError
+
+MAX_BODY_BYTES = 10 * 1024 * 1024
+DEFAULT_NAME = "default"
+_ROUTES = (
+    re.compile(r"^/v[^/]*/projects/[^/]+/locations/[^/]+/endpoints/(?P<endpoint>[^/:]+):(?P<method>\w+)$"),
+    re.compile(r"^/v[^/]*/projects/[^/]+/locations/[^/]+/publishers/(?P<publisher>[^/]+)/models/(?P<model>.+)"
+               r":(?P<method>\w+)$"),
+    re.compile(r"^/v[^/]*/(?:models|tunedModels)/(?P<model>.+):(?P<method>\w+)$"),
+)
+METHODS = ("generateContent", "streamGenerateContent", "countTokens")
+
+
+class LocalEndpointServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], default: Target, resolve: Callable[[str], Target],
+                 log: Callable[[str], None] | None = None):
+        super().__init__(address, Handler)
+        self.default, self.resolve, self.log = default, resolve, log
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def target_for(self, name: str) -> Target:
+        if name in (DEFAULT_NAME, self.default.name, self.default.job_id):
+            return self.default
+        try:
+            return self.resolve(name)
+        except ToolError as exc:
+            raise ApiError(404, f"Model {name!r} is not served here ({exc.message.rstrip('.')}). This server serves "
+                                f"{self.default.name!r}; pass that, or {DEFAULT_NAME!r}, as the model.") from None
+
+
+def route(path: str) -> tuple[str, str]:
+    """(model name, method) of a request path; 404 when it is none of the generateContent routes."""
+    for pattern in _ROUTES:
+        match = pattern.match(path)
+        if match:
+            groups = match.groupdict()
+            name = groups.get("endpoint") or groups["model"]
+            publisher = groups.get("publisher")
+            if publisher and publisher != "google":
+                name = f"{publisher}/{name}"  # google-genai in Vertex mode turns "local/x" into publishers/local/...
+            if groups["method"] not in METHODS:
+                raise ApiError(404, f"Method {groups['method']!r} is not served here; use one of {', '.join(METHODS)}.")
+            return name, groups["method"]
+    raise ApiError(404, f"No route for {path!r}. POST /v1beta/models/{{model}}:generateContent.")
+
+
+class Handler(BaseHTTPRequestHandler):
+    server: LocalEndpointServer
+    server_version = "gto-local-endpoint"
+
+    def do_POST(self) -> None:
+        try:
+            raw = self._body()  # read first, so an early error never leaves the body unread on the socket
+            parts = urlsplit(self.path)
+            name, method = route(unquote(parts.path))
+            target = self.server.target_for(name)
+            if method == "countTokens":
+                conversation = parse_conversation(parse_body(raw))
+                self._send(200, {"totalTokens": generation.count_tokens(target.base_model, conversation)})
+                return
+            conversation, options = parse_request(raw)
+            output = generation.generate(target.base_model, target.adapter, conversation, options)
+            answer = response(output, target.name)
+            if method == "streamGenerateContent":
+                self._stream(answer, sse="alt=sse" in parts.query)
+            else:
+                self._send(200, answer)
+        except ApiError as exc:
+            self._send(exc.code, exc.body())
+        except Exception as exc:  # a bug of ours must not stop the server: answer 500 and keep serving
+            self._send(500, ApiError(500, f"Internal error: {type(exc).__name__}: {exc}").body())
+
+    def do_GET(self) -> None:
+        if urlsplit(self.path).path in ("", "/"):
+            self._send(200, {"model": self.server.default.name, "generateContent":
+                             f"POST {self.server.url}/v1beta/models/{DEFAULT_NAME}:generateContent"})
+            return
+        self._send(405, ApiError(405, "Use POST for generateContent.").body())
+
+    def _body(self) -> bytes:
+        length = self.headers.get("Content-Length")
+        if length is None or not length.isdigit():
+            raise ApiError(411, "A Content-Length header is required.")
+        if int(length) > MAX_BODY_BYTES:
+            raise ApiError(413, f"Request body over {MAX_BODY_BYTES} bytes.")
+        return self.rfile.read(int(length))
+
+    def _send(self, code: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json; charset=UTF-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _stream(self, body: dict[str, Any], sse: bool) -> None:
+        data = (f"data: {json.dumps(body)}\r\n\r\n" if sse else json.dumps([body])).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream" if sse else "application/json; charset=UTF-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        if self.server.log is not None:
+            self.server.log(f"{self.address_string()} {format % args}")
+
+
+@contextmanager
+def running(default: Target, resolve: Callable[[str], Target], host: str = "127.0.0.1", port: int = 0,
+            log: Callable[[str], None] | None = None) -> Iterator[LocalEndpointServer]:
+    """The server answering in a background thread for the duration of the block (port 0: a free port)."""
+    server = LocalEndpointServer((host, port), default, resolve, log)
+    thread = threading.Thread(target=server.serve_forever, name="gto-local-endpoint", daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def snippet(url: str, model: str) -> str:
+    return (f"from google import genai\n"
+            f"client = genai.Client(api_key=\"local\", http_options={{\"base_url\": \"{url}\"}})\n"
+            f"print(client.models.generate_content(model=\"{model}\", contents=\"Hello\").text)")
+
+
+def serve_forever(default: Target, resolve: Callable[[str], Target], host: str, port: int) -> None:
+    """Serve until Ctrl-C, printing the URL and a google-genai snippet first."""
+    print(f"Loading {default.base_model} ...", flush=True)
+    generation.load(default.base_model)
+    with running(default, resolve, host, port, log=lambda line: print(line, file=sys.stderr)) as server:
+        print(f"Serving {default.name} at {server.url}\n"
+              f"POST {server.url}/v1beta/models/{default.name}:generateContent\n\n"
+              f"{snippet(server.url, default.name)}\n\nCtrl-C stops it.", flush=True)
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            print("Stopped.", flush=True)
