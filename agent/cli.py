@@ -84,10 +84,12 @@ def _open(console: Console, **options: object):  # noqa: ANN202 - returns agent.
 
 @app.command()
 def serve(model: Annotated[str, typer.Argument(help="A local job id, job@checkpoint, or gemma-3-270m for the base.")],
-          host: str = "127.0.0.1", port: int = 8765) -> None:
+          host: str = "127.0.0.1", port: int = 0) -> None:
     """Serve a local model over HTTP with the Gemini generateContent API shape."""
-    from tools.backends.local.server import serve as run_server
+    from tools.backends.local import serve as run_server
+    from tools.deployment import LOCAL_PORT
 
+    port = port or LOCAL_PORT
     run_server(model, host=host, port=port)
 
 

@@ -44,7 +44,7 @@ def show_validation(console: Console, data: dict[str, Any]) -> None:
             for kind, group in groups.items():
                 console.print(f"  {title} {kind} ×{group.get('count')}", style=style)
                 for example in (group.get("examples") or [])[:3]:
-                    console.print(f"    line {example.get('line')}: {example.get('message')}", style=style)
+                    console.print(f"    {example.get('message')}", style=style)
     if data.get("leakage_count"):
         console.print(f"leakage: {data['leakage_count']} validation examples also appear in training", style="yellow")
     console.print("✓ the data can be tuned on" if data.get("ok") else "✗ the data has errors: fix them first "

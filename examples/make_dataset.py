@@ -4,6 +4,10 @@ A pretrained base model has no idea of the JSON keys, the normalisation (quantit
 singular item names) or when to stop; about a hundred examples teach it. Deterministic for a given seed:
 
     python examples/make_dataset.py            # examples/data/train.jsonl (120) and val.jsonl (30)
+
+It also writes messy_openai.jsonl: the training examples as a typical export that Gemini tuning refuses (OpenAI
+`messages` format, a byte-order mark, CRLF line ends, a blank line, a duplicate, a truncated line, a split user
+turn, an empty conversation), for trying `gto fix` and the agent's repair step.
 """
 
 from __future__ import annotations
@@ -71,6 +75,29 @@ def make_dataset(train: int, val: int, seed: int) -> tuple[list[dict[str, object
     return records[:train], records[train:]
 
 
+def as_openai(row: dict[str, object]) -> dict[str, object]:
+    contents = row["contents"]  # type: ignore[index]
+    return {"messages": [{"role": "system", "content": SYSTEM}] + [
+        {"role": "assistant" if turn["role"] == "model" else "user", "content": turn["parts"][0]["text"]}
+        for turn in contents]}
+
+
+def messy_lines(rows: list[dict[str, object]]) -> list[str]:
+    """The training rows in OpenAI chat format, with the defects real exports have (fixed positions: reproducible)."""
+    lines = [json.dumps(as_openai(r)) for r in rows]
+    split = as_openai(rows[5])
+    user = split["messages"][1]["content"]  # type: ignore[index]
+    cut = user.index(" ", len(user) // 2)
+    split["messages"][1:2] = [{"role": "user", "content": user[:cut]}, {"role": "user", "content": user[cut + 1:]}]  # type: ignore[index]
+    lines[5] = json.dumps(split)
+    lines.insert(10, lines[3])            # an exact duplicate
+    lines.insert(20, "")                  # a blank line
+    lines.insert(30, lines[30][: len(lines[30]) // 2])  # a line cut short by a bad export
+    lines.insert(40, json.dumps({"messages": []}))      # an empty conversation
+    lines[0] = "\ufeff" + lines[0]       # a byte-order mark
+    return [line + ("\r\n" if i % 7 == 0 else "\n") for i, line in enumerate(lines)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--train", type=int, default=120)
@@ -84,6 +111,9 @@ def main() -> None:
         with open(args.out / name, "w", encoding="utf-8") as handle:
             handle.writelines(json.dumps(row) + "\n" for row in rows)
         print(f"wrote {len(rows)} examples to {args.out / name}")
+    with open(args.out / "messy_openai.jsonl", "w", encoding="utf-8", newline="") as handle:
+        handle.writelines(messy_lines(train))
+    print(f"wrote a messy OpenAI-format copy of the training set to {args.out / 'messy_openai.jsonl'}")
 
 
 if __name__ == "__main__":

@@ -61,15 +61,21 @@ def _shell_quote(text: str) -> str:
 
 def code_examples(f: JobFacts, endpoint: str, prompt: str) -> list[str]:
     body: dict[str, Any] = {"contents": [{"role": "user", "parts": [{"text": prompt}]}]}
+    # A tuned model expects the system instruction it was trained with: the examples send it too.
+    system = (f.result("test_endpoint") or {}).get("system_instruction")
+    if system:
+        body["systemInstruction"] = {"parts": [{"text": system}]}
     if f.job.backend == "local":
         url = f"http://127.0.0.1:{LOCAL_PORT}"
+        config = f", config={{'system_instruction': {json.dumps(system)}}}" if system else ""
         return [
             "Start the local server (it speaks the Gemini generateContent API) in one terminal:", "",
             "```bash", f"gto serve {endpoint}", "```", "",
             "Then call it with google-genai, changing only the base URL:", "",
             "```python", "from google import genai", "",
             f'client = genai.Client(api_key="local", http_options={{"base_url": "{url}"}})',
-            f"response = client.models.generate_content(model={json.dumps(endpoint)}, contents={json.dumps(prompt)})",
+            f"response = client.models.generate_content(model={json.dumps(endpoint)}, contents={json.dumps(prompt)}"
+            f"{config})",
             "print(response.text)", "```", "", "or with curl:", "",
             "```bash", f"curl -s -X POST {url}/v1beta/models/{endpoint}:generateContent \\",
             "  -H 'Content-Type: application/json' \\", f"  -d {_shell_quote(json.dumps(body))}", "```"]
@@ -77,10 +83,11 @@ def code_examples(f: JobFacts, endpoint: str, prompt: str) -> list[str]:
     project = parts[1] if len(parts) > 3 and parts[0] == "projects" else "YOUR_PROJECT"
     location = parts[3] if len(parts) > 3 and parts[2] == "locations" else "us-central1"
     thinking = _thinking(f.job.base_model)
-    config = []
+    options = [f"system_instruction={json.dumps(system)}"] if system else []
     if thinking:
         body["generationConfig"] = {"thinkingConfig": thinking[1]}
-        config = [f"    config=types.GenerateContentConfig(thinking_config=types.ThinkingConfig({thinking[0]})),"]
+        options.append(f"thinking_config=types.ThinkingConfig({thinking[0]})")
+    config = [f"    config=types.GenerateContentConfig({', '.join(options)}),"] if options else []
     return [
         "Python, with google-genai and application-default credentials (`gcloud auth application-default login`):",
         "", "```python", "from google import genai", "from google.genai import types", "",

@@ -240,6 +240,8 @@ class TestEndpointInput(ToolInput):
     endpoint: str | None = Field(None, description="or this endpoint (or checkpoint endpoint) directly")
     prompts: list[str] | None = Field(None, description="default: prompts from the job's validation data")
     n: int = Field(3, ge=1, le=20, description="requests to send; given prompts are repeated up to n")
+    system_instruction: str | None = Field(
+        None, description="sent with every request; default the one the job was trained with (tuned models expect it)")
 
 
 class EndpointSample(BaseModel):
@@ -256,6 +258,7 @@ class TestEndpointOutput(BaseModel):
     via: str = Field(description="how the requests were sent")
     samples: list[EndpointSample]
     p50_latency_s: float | None
+    system_instruction: str | None = Field(None, description="sent with every request")
 
 
 @tool
@@ -269,11 +272,15 @@ def test_endpoint(args: TestEndpointInput, ctx: ToolContext) -> TestEndpointOutp
     job, backend = job_and_backend(ctx, args.job_id) if args.job_id else (None, ctx.backend_for_job(args.endpoint))
     target = args.endpoint or tuned_target(job, chosen_checkpoint_id(ctx, job))
     prompts = list(args.prompts or [])
-    if not prompts and job is not None:
+    system = args.system_instruction
+    if job is not None and (not prompts or system is None):
         try:
-            prompts = [ex.prompt_text for ex in held_out_examples(ctx, job, None, args.n, training_fallback=True)[1]]
+            examples = held_out_examples(ctx, job, None, args.n, training_fallback=True)[1]
         except ToolError:
-            prompts = []
+            examples = []
+        prompts = prompts or [ex.prompt_text for ex in examples]
+        # Train and serve with the same system instruction: without it a tuned model answers off-task.
+        system = system if system is not None else next((ex.system_instruction for ex in examples), None)
     prompts = prompts or ["Hello! In one sentence, what can you help me with?"]
     prompts = [prompts[i % len(prompts)] for i in range(max(args.n, len(args.prompts or [])))]
     serve = getattr(backend, "serve_endpoint", None)
@@ -282,15 +289,18 @@ def test_endpoint(args: TestEndpointInput, ctx: ToolContext) -> TestEndpointOutp
             from google import genai
 
             client = genai.Client(api_key="local", http_options={"base_url": base_url})
+            config = {"max_output_tokens": 128, **({"system_instruction": system} if system else {})}
             samples = [_timed(p, lambda p=p: client.models.generate_content(
-                model=target, contents=p, config={"max_output_tokens": 128}).text) for p in prompts]
+                model=target, contents=p, config=config).text) for p in prompts]
             via = f"google-genai over HTTP ({base_url}, generateContent)"
     else:
         samples = [_timed(p, lambda p=p: backend.generate(target, GenerateRequest(
-            contents=[{"role": "user", "parts": [{"text": p}]}], max_output_tokens=128)).text) for p in prompts]
+            contents=[{"role": "user", "parts": [{"text": p}]}], system_instruction=system,
+            max_output_tokens=128)).text) for p in prompts]
         via = f"{backend.name} backend generate"
     good = [s.latency_s for s in samples if s.ok]
     return TestEndpointOutput(ok=all(s.ok for s in samples), endpoint=target, via=via, samples=samples,
+                              system_instruction=system,
                               p50_latency_s=round(statistics.median(good), 3) if good else None)
 
 

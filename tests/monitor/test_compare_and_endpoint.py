@@ -103,6 +103,9 @@ def test_endpoint_answers_through_real_http_with_google_genai(ctx, fake, job):
     assert out["samples"][0]["response"] == '{"capital": "Paris"}' and out["p50_latency_s"] > 0
     assert fake.requests[0]["path"] == "/v1beta/models/local-cmp/checkpoint-2:generateContent"
     assert fake.requests[0]["body"]["contents"][0]["parts"][0]["text"] == "Capital of France?"
+    # the system instruction the job was trained with goes with every request, as the report's code sends it
+    assert out["system_instruction"] == "Answer with JSON."
+    assert all(r["body"]["systemInstruction"]["parts"][0]["text"] == "Answer with JSON." for r in fake.requests)
 
 
 def test_endpoint_failures_are_reported_per_request(ctx, fake, job):

@@ -36,7 +36,7 @@ def metrics(seed: int = 1, overfit: bool = False) -> dict:
 
 def scripted_job(ctx, fake, tmp_path, job_id="local-rep", overfit=False, **extra):
     val = tmp_path / "val.jsonl"
-    val.write_text("".join(json.dumps({"contents": [
+    val.write_text("".join(json.dumps({"systemInstruction": {"parts": [{"text": "Name the capital."}]}, "contents": [
         {"role": "user", "parts": [{"text": f"Capital of {c}?"}]},
         {"role": "model", "parts": [{"text": city}]}]}) + "\n" for c, city in PROMPTS))
     ctx.workspace.record_dataset("local://train.jsonl", {"examples": 57, "valid_examples": 57, "tokens": 4321,
@@ -142,6 +142,9 @@ def test_report_code_examples_work_against_a_served_endpoint(ctx, fake, reported
         exec(python.replace("http://127.0.0.1:8765", url), {"print": printed.append})  # noqa: S102 - our snippet
         assert printed == ["Lima"]
         body = re.search(r"-d '(.*)'", curl).group(1)
+        # both examples send the system instruction the model was tuned with
+        assert "system_instruction': \"Name the capital.\"" in python
+        assert json.loads(body)["systemInstruction"] == {"parts": [{"text": "Name the capital."}]}
         route = re.search(r"http://127.0.0.1:8765(\S+)", curl).group(1)
         request = urllib.request.Request(url + route, data=body.encode(), headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(request) as response:

@@ -9,7 +9,7 @@ from tools.backends.local.backend import LocalBackend
 __all__ = ["LocalBackend", "serve"]
 
 
-def serve(target: str, host: str = "127.0.0.1", port: int = 8000) -> None:
+def serve(target: str, host: str = "127.0.0.1", port: int = 8765) -> None:
     """`gto serve MODEL[@CHECKPOINT]`: answer generateContent for `target` until Ctrl-C (workspace: $GTO_HOME)."""
     from tools.backends.local.server import serve_forever
     from tools.context import ToolContext
