@@ -12,7 +12,7 @@ import typer
 
 from agent.console import Console
 from agent.tool_commands import JsonFlag, YesFlag, BackendOpt, commands, invoke
-from tools.registry import REGISTRY
+from tools.registry import REGISTRY, ToolError
 
 app = typer.Typer(name="gto", help="Gemini tuning orchestrator: validate data, tune on Vertex AI or locally, "
                   "watch, evaluate, serve and report; or let the agent do it all with `gto run`.",
@@ -23,7 +23,12 @@ app.add_typer(commands)
 ModelOpt = Annotated[str | None, typer.Option(help="claude[:MODEL], gemini[:MODEL] or planner (default: Claude "
                                               "with ANTHROPIC_API_KEY, else Gemini when configured, else planner).")]
 ResumeFlag = Annotated[bool, typer.Option("--resume", help="Continue the latest saved run (or --run-id).")]
-RunIdOpt = Annotated[str | None, typer.Option(help="Which saved run --resume continues.")]
+RunIdOpt = Annotated[str | None, typer.Option(help="Continue this saved run (implies --resume).")]
+# Limits apply per request: the whole of `gto run`, each message in `gto chat`.
+MaxCallsOpt = Annotated[int, typer.Option(help="Most model calls (in chat: per message).")]
+BudgetOpt = Annotated[float, typer.Option(help="Most USD to spend on model (LLM) usage (in chat: per message).")]
+TimeoutOpt = Annotated[float, typer.Option(help="Most minutes (in chat: per message).")]
+MaxTokensOpt = Annotated[int, typer.Option(help="Most model tokens, input and output (in chat: per message).")]
 
 
 @app.command()
@@ -31,13 +36,12 @@ def run(goal: Annotated[str | None, typer.Argument(help="What to tune, in plain 
         yes: YesFlag = False, model: ModelOpt = None, backend: BackendOpt = None, as_json: JsonFlag = False,
         resume: ResumeFlag = False, run_id: RunIdOpt = None,
         project: str | None = None, region: str | None = None, bucket: str | None = None,
-        max_calls: Annotated[int, typer.Option(help="Most model calls for the run.")] = 40,
-        budget: Annotated[float, typer.Option(help="Most USD to spend on model (LLM) usage.")] = 5.0,
-        timeout: Annotated[float, typer.Option(help="Most minutes for the run.")] = 360) -> None:
+        max_calls: MaxCallsOpt = 40, budget: BudgetOpt = 5.0, timeout: TimeoutOpt = 360,
+        max_tokens: MaxTokensOpt = 2_000_000) -> None:
     """Run the whole tuning workflow for one goal. Exit 0 when every success criterion holds."""
-    from agent.loop import Limits
     from agent.orchestrator import CONTINUE, drive
 
+    resume = resume or run_id is not None
     if not goal and not resume:
         Console(out=sys.stderr).error("Give a goal, e.g. gto run \"Tune gemma-3-270m on data/train.jsonl\", "
                                       "or --resume to continue a saved run.")
@@ -45,13 +49,14 @@ def run(goal: Annotated[str | None, typer.Argument(help="What to tune, in plain 
     console = Console(out=sys.stderr if as_json else sys.stdout)
     agent = _open(console, model=model, backend=backend, yes=yes, goal=goal or "",
                   resume=(run_id or "latest") if resume else None, project=project, region=region, bucket=bucket,
-                  limits=Limits(max_model_calls=max_calls, max_cost_usd=budget, max_seconds=timeout * 60))
+                  limits=_limits(max_calls, budget, timeout, max_tokens))
     result = drive(agent, goal or CONTINUE, console)
     if as_json:
         print(json.dumps(result.as_dict(), indent=2, ensure_ascii=False))
     else:
         console.print()
-        console.print(result.summary)
+        if result.job_id:  # without a job the summary is the criteria table below
+            console.print(result.summary)
         console.criteria(result.criteria)
         console.print(f"Transcript: {result.transcript}")
     raise typer.Exit(0 if result.ok else 130 if result.status == "interrupted" else 1)
@@ -60,14 +65,23 @@ def run(goal: Annotated[str | None, typer.Argument(help="What to tune, in plain 
 @app.command()
 def chat(model: ModelOpt = None, backend: BackendOpt = None, yes: YesFlag = False, resume: ResumeFlag = False,
          run_id: RunIdOpt = None, project: str | None = None, region: str | None = None,
-         bucket: str | None = None) -> None:
+         bucket: str | None = None, max_calls: MaxCallsOpt = 40, budget: BudgetOpt = 5.0, timeout: TimeoutOpt = 360,
+         max_tokens: MaxTokensOpt = 2_000_000) -> None:
     """Talk to the agent: it tunes with you, asks before spending, and answers /status, /jobs and /help."""
     from agent.repl import Repl
 
     console = Console()
+    resume = resume or run_id is not None
     agent = _open(console, model=model, backend=backend, yes=yes, interactive=True, goal="(chat)",
-                  resume=(run_id or "latest") if resume else None, project=project, region=region, bucket=bucket)
+                  resume=(run_id or "latest") if resume else None, project=project, region=region, bucket=bucket,
+                  limits=_limits(max_calls, budget, timeout, max_tokens))
     raise typer.Exit(Repl(agent, console).loop())
+
+
+def _limits(max_calls: int, budget: float, timeout: float, max_tokens: int):  # noqa: ANN202 - agent.loop.Limits
+    from agent.loop import Limits
+
+    return Limits(max_model_calls=max_calls, max_cost_usd=budget, max_seconds=timeout * 60, max_tokens=max_tokens)
 
 
 def _open(console: Console, **options: object):  # noqa: ANN202 - returns agent.loop.Agent, imported lazily
@@ -89,8 +103,11 @@ def serve(model: Annotated[str, typer.Argument(help="A local job id, job@checkpo
     from tools.backends.local import serve as run_server
     from tools.deployment import LOCAL_PORT
 
-    port = port or LOCAL_PORT
-    run_server(model, host=host, port=port)
+    try:
+        run_server(model, host=host, port=port or LOCAL_PORT)
+    except ToolError as exc:
+        Console(out=sys.stderr).error(exc.message + (f"\n  {exc.hint}" if exc.hint else ""))
+        raise typer.Exit(2) from None
 
 
 @app.command("tools")
@@ -112,6 +129,10 @@ def call(tool: str, arguments: Annotated[str, typer.Argument(help="JSON object o
     except ValueError as exc:
         Console(out=sys.stderr).error(f"ARGUMENTS is not valid JSON: {exc}")
         raise typer.Exit(2) from None
+    if not isinstance(args, dict):
+        Console(out=sys.stderr).error(f"ARGUMENTS must be a JSON object of named arguments, e.g. "
+                                      f"'{{\"path\": \"data/train.jsonl\"}}', not a {type(args).__name__}.")
+        raise typer.Exit(2)
     invoke(tool, args, as_json=True, yes=yes)
 
 
@@ -125,5 +146,7 @@ def mcp() -> None:
 
 def main() -> None:
     app()
+
+
 if __name__ == "__main__":
     main()

@@ -29,7 +29,9 @@ class Console:
         self.quiet = quiet
         self.can_ask = self.input.isatty() if can_ask is None else can_ask
         self._streaming = False
+        self._pending = ""  # streamed text after the last line break, held until the line ends
         self._progress_shown = False
+        self._last_progress = ""
 
     def print(self, text: str = "", style: str | None = None) -> None:
         if not self.quiet:
@@ -44,20 +46,32 @@ class Console:
         self.rich.print(escape(redact(text)), style="bold red")
 
     def assistant_text(self, text: str) -> None:
+        """Streamed model text, shown a line at a time: a secret split across two chunks is whole when redacted."""
         if self.quiet:
             return
-        self._streaming = True
-        self.rich.print(escape(redact(text)), end="", style="cyan")
+        self._pending += text
+        done, newline, self._pending = self._pending.rpartition("\n")
+        if newline:  # whole lines only, so the cursor is at a line start afterwards
+            self.rich.print(escape(redact(done + newline)), end="", style="cyan")
+
+    def end_text(self) -> None:
+        """The model's turn ended: show what is left of its text."""
+        if self._pending and not self.quiet:
+            self._streaming = True
+            self.rich.print(escape(redact(self._pending)), end="", style="cyan")
+        self._pending = ""
 
     def tool_call(self, name: str, arguments: dict[str, Any]) -> None:
-        args = ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in arguments.items())
+        # Redacted before it is cut: a secret cut in half would no longer look like one.
+        args = redact(", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in arguments.items()))
         self.print(f"→ {name}({args[:300]})", style="dim")
 
     def tool_result(self, result: ToolResult) -> None:
         self._end_progress()
         if result.is_error:
-            self.print(f"✗ {result.tool}: {result.content.splitlines()[0][:400]}", style="red")
-            for line in result.content.splitlines()[1:8]:
+            content = redact(result.content)
+            self.print(f"✗ {result.tool}: {(content.splitlines() or [''])[0][:400]}", style="red")
+            for line in content.splitlines()[1:8]:
                 self.print(f"    {line[:300]}", style="red")
             return
         self.print(f"✓ {result.tool}: {headline(result.data or {})}", style="green")
@@ -67,9 +81,14 @@ class Console:
         if self.quiet:
             return
         self._end_stream()
-        fraction = f" {update.done:.0f}/{update.total:.0f}" if update.done is not None and update.total else ""
-        extras = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in update.fields.items())
-        line = escape(redact(f"  … {update.message}{fraction} {extras}".rstrip()))
+        fraction = f"{update.done:.0f}/{update.total:.0f}" if update.done is not None and update.total else ""
+        shown = [fraction] if fraction and fraction not in update.message else []
+        shown += [f"{k}={_fmt(v)}" for k, v in update.fields.items() if not _said(update.message, v)]
+        extras = " ".join(shown)
+        line = escape(redact(f"  … {update.message} {extras}".rstrip()))
+        if line == self._last_progress:
+            return  # a poll that learned nothing new; a log file should not repeat it
+        self._last_progress = line
         if self.rich.is_terminal:
             self.rich.print(f"\r{line}\x1b[K", end="", style="magenta")
         else:
@@ -108,6 +127,7 @@ class Console:
         self.rich.print(table)
 
     def _end_stream(self) -> None:
+        self.end_text()
         if self._streaming:
             self.rich.print()
             self._streaming = False
@@ -117,6 +137,15 @@ class Console:
         if self._progress_shown and self.rich.is_terminal:
             self.rich.print()
         self._progress_shown = False
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _said(message: str, value: Any) -> bool:
+    """Whether a progress field is unknown or the message already states it (no `state=RUNNING` after `running`)."""
+    return value is None or _fmt(value).lower() in message.lower()
 
 
 def headline(data: dict[str, Any]) -> str:

@@ -69,7 +69,15 @@ def evaluate(evidence: Evidence) -> list[Criterion]:
     polled = evidence.latest("poll_metrics", about_job)
     health = (polled or {}).get("health") or {}
     has_validation = bool(created and _job_of(created).get("validation_dataset_uri"))
-    tested = evidence.latest("test_endpoint", lambda a, d: d.get("ok") is True)
+    # The endpoint tested must be this job's: by job_id, or one of the endpoints the job's own results named.
+    endpoints: set[str | None] = set()
+    for _, a, d in evidence.results:
+        if about_job(a, d):
+            job = _job_of(d) or {}
+            endpoints |= {job.get("endpoint"), *(c.get("endpoint") for c in job.get("checkpoints") or [])}
+    endpoints.discard(None)
+    tested = evidence.latest("test_endpoint", lambda a, d: d.get("ok") is True and job_id is not None and (
+        a.get("job_id") == job_id if a.get("job_id") else d.get("endpoint") in endpoints))
     report = evidence.latest("write_report", lambda a, d: bool(d.get("path")) and (job_id in a.get("job_ids", [job_id])))
 
     return [

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, fields
+from typing import Any
+
+from prompts import load
 
 _JSONL = re.compile(r"""["'`](?P<quoted>[^"'`\n]+?\.jsonl)["'`]|(?P<path>(?:gs://)?[\w~./\\:\-]*[\w\-]\.jsonl)\b""",
                     re.IGNORECASE)
@@ -16,7 +20,11 @@ _ADAPTER = re.compile(r"\b(?:adapter(?:[\s_-]*size)?|lora[\s_-]*rank|rank)\s*(?:
                       r"|\b(\d{1,2})\s*(?:-|\s)?(?:adapter|rank)\b", re.IGNORECASE)
 _LR = re.compile(r"\b(?:learning[\s_-]*rate(?:[\s_-]*multiplier)?|lr(?:[\s_-]*multiplier)?|lrm)\s*"
                  r"(?:=|:|of|to|x)?\s*(\d+(?:\.\d+)?)", re.IGNORECASE)
-_PROJECT = re.compile(r"\bproject(?:[\s_-]*id)?\s*(?:=|:|is)?\s*['\"]?([a-z][a-z0-9\-]{4,28}[a-z0-9])\b", re.IGNORECASE)
+# "project my-proj", "project id: demo-123", "project called acme": the word after "project" and its cue words.
+_PROJECT = re.compile(r"\bproject(?P<id>[\s_-]*id)?\b\s*(?P<sep>[:=])?\s*(?:(?P<cue>called|named|is)\s+)?"
+                      r"(?P<quote>['\"`])?(?P<value>[\w-]+)", re.IGNORECASE)
+# A Google Cloud project id: 6-30 lowercase letters, digits and hyphens, starting with a letter, not ending with "-".
+_PROJECT_ID = re.compile(r"[a-z][a-z0-9-]{4,28}[a-z0-9]")
 _REGION = re.compile(r"\b((?:us|europe|asia|australia|northamerica|southamerica|me|africa)-[a-z]+\d{1,2})\b")
 _BUCKET = re.compile(r"\bgs://([a-z0-9][a-z0-9._\-]{1,221}[a-z0-9])(/[^\s,;]*)?", re.IGNORECASE)
 _BACKEND = re.compile(r"\b(?:backend\s*(?:=|:)?\s*(local|vertex)|(locally|on this machine|offline)|"
@@ -62,8 +70,7 @@ def parse_goal(text: str) -> Goal:
         goal.adapter_size = int(m.group(1) or m.group(2))
     if m := _LR.search(text):
         goal.learning_rate_multiplier = float(m.group(1))
-    if m := _PROJECT.search(text):
-        goal.project = m.group(1)
+    goal.project = _project(text)
     if m := _REGION.search(text):
         goal.region = m.group(1)
     for m in _BUCKET.finditer(text):
@@ -77,3 +84,47 @@ def parse_goal(text: str) -> Goal:
     if m := _BACKEND.search(text):
         goal.backend = (m.group(1) or ("local" if m.group(2) else "vertex")).lower()
     return goal
+
+
+def _project(text: str) -> str | None:
+    """The project id the text names. A plain English word after "project" ("the project described below") is not
+    one: without a cue (id, ':', '=', called, named, quotes) the id must hold a digit or a hyphen."""
+    for m in _PROJECT.finditer(text):
+        value = m.group("value")
+        if not _PROJECT_ID.fullmatch(value):
+            continue
+        cued = m.group("id") or m.group("sep") or m.group("quote") or (m.group("cue") or "").lower() in ("called",
+                                                                                                            "named")
+        if cued or re.search(r"[\d-]", value):
+            return value
+    return None
+
+
+# The loop's reminder is not the user speaking: it neither sets the goal nor answers a question.
+_REMINDER = load("nudge").split("$missing")[0]
+
+
+def from_user(text: str) -> bool:
+    """Whether a user-role text is the person's own words (not the loop's reminder)."""
+    return not text.startswith(_REMINDER)
+
+
+def user_texts(messages: Iterable[dict[str, Any]]) -> list[str]:
+    """The person's own words in a conversation, in order."""
+    texts = []
+    for m in messages:
+        if m["role"] != "user":
+            continue
+        blocks = m["content"] if isinstance(m["content"], list) else [{"type": "text", "text": m["content"]}]
+        texts += [b["text"] for b in blocks if b.get("type") == "text" and from_user(b["text"])]
+    return texts
+
+
+PLACE = ("project", "region", "bucket")
+
+
+def place(goal: Goal) -> dict[str, str]:
+    """Where the goal says the work goes, in the settings' terms (a bucket by name, without gs://)."""
+    found = {"project": goal.project, "region": goal.region,
+             "bucket": goal.bucket.removeprefix("gs://") if goal.bucket else None}
+    return {k: v for k, v in found.items() if v}

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from agent.criteria import Criterion, all_hold, evaluate
+from agent.goal import parse_goal, place
 from agent.models import Message, Model, Usage
 from agent.session import Transcript
 from prompts import render
@@ -17,6 +18,7 @@ from tools.registry import REGISTRY, ToolResult, dispatch
 
 class UI(Protocol):
     def assistant_text(self, text: str) -> None: ...
+    def end_text(self) -> None: ...
     def tool_call(self, name: str, arguments: dict[str, Any]) -> None: ...
     def tool_result(self, result: ToolResult) -> None: ...
     def notice(self, text: str) -> None: ...
@@ -24,6 +26,8 @@ class UI(Protocol):
 
 @dataclass
 class Limits:
+    """Budgets for one request: a one-shot run, or one message in chat."""
+
     max_model_calls: int = 40
     max_tokens: int = 2_000_000
     max_cost_usd: float = 5.0
@@ -53,13 +57,18 @@ def approx_tokens(text: str) -> int:
 
 class Agent:
     def __init__(self, model: Model, ctx: ToolContext, transcript: Transcript, ui: UI,
-                 limits: Limits | None = None, interactive: bool = False, nudges: int = 2):
+                 limits: Limits | None = None, interactive: bool = False, nudges: int = 2,
+                 pinned: frozenset[str] = frozenset()):
         self.model, self.ctx, self.transcript, self.ui = model, ctx, transcript, ui
         self.limits = limits or Limits()
         self.interactive = interactive
         self.nudges = nudges
+        # Settings the user gave as flags (--project, --region, --bucket): a message naming others does not move them.
+        self.pinned = pinned
         self.tools = REGISTRY.all()
         self.totals = Totals()
+        self._spent = Totals()  # the totals when the current request began: limits count from there
+        self.refused = False  # the model's last turn declined the request
         self.started = time.monotonic()
         self.system = render("system", backend=ctx.backend_name(), workspace=str(ctx.workspace.root),
                              date=time.strftime("%Y-%m-%d"), mode="interactive" if interactive else "one-shot")
@@ -74,15 +83,22 @@ class Agent:
     def run(self, goal: str) -> list[Criterion]:
         """Send one user message and work until the model has nothing more to do for it."""
         self.transcript.append({"role": "user", "content": goal})
-        nudges = self.nudges
+        self._follow_place(goal)
+        t = self.totals
+        self._spent = Totals(model_calls=t.model_calls, usage=Usage(**vars(t.usage)))
+        self.started = time.monotonic()
+        nudges, worked = self.nudges, False
         while True:
             self._check_limits()
             if self.step():
+                worked = True
                 continue
             criteria = self.criteria()
-            if all_hold(criteria) or self.interactive or nudges == 0:
+            # A model that ran no tool since the last message is waiting for the user (a question, a refusal):
+            # nudging it again only repeats the question. A refusal is final for this request.
+            if all_hold(criteria) or self.interactive or nudges == 0 or not worked or self.refused:
                 return criteria
-            nudges -= 1
+            nudges, worked = nudges - 1, False
             missing = "; ".join(f"{c.label} ({c.detail})" for c in criteria if not c.holds)
             self.transcript.append({"role": "user", "content": render("nudge", missing=missing)})
 
@@ -92,6 +108,9 @@ class Agent:
             turn = self.model.complete(self.system, self.messages, self.tools, on_text=self.ui.assistant_text)
         except KeyboardInterrupt:
             raise Interrupted() from None
+        finally:
+            self.ui.end_text()
+        self.refused = turn.stop_reason == "refusal"
         self.totals.model_calls += 1
         for key in ("input_tokens", "output_tokens", "cost_usd"):
             setattr(self.totals.usage, key, getattr(self.totals.usage, key) + getattr(turn.usage, key))
@@ -106,16 +125,36 @@ class Agent:
                 results.append({"type": "tool_result", "tool_use_id": call["id"], "content": result.content,
                                 "is_error": result.is_error})
                 data[call["id"]] = result.data
-        except KeyboardInterrupt:
-            # Every tool_use needs its tool_result, or the next request is invalid: close the ones left open.
+        except BaseException as exc:
+            # Every tool_use needs its tool_result, or the next request (after --resume too) is invalid: close the
+            # ones left open, whatever stopped them, then let the stop go on.
+            if isinstance(exc, KeyboardInterrupt):
+                why = "Interrupted by the user before this finished; ask before running it again."
+            else:
+                why = (f"Stopped by an unexpected error ({type(exc).__name__}: {exc}) before this finished; "
+                       "ask before running it again.")
             done = {r["tool_use_id"] for r in results}
-            results += [{"type": "tool_result", "tool_use_id": c["id"], "is_error": True,
-                         "content": "Interrupted by the user before this finished; ask before running it again."}
+            results += [{"type": "tool_result", "tool_use_id": c["id"], "is_error": True, "content": why}
                         for c in turn.tool_calls if c["id"] not in done]
             self.transcript.append({"role": "user", "content": results}, data)
-            raise Interrupted() from None
+            if isinstance(exc, KeyboardInterrupt):
+                raise Interrupted() from None
+            raise
         self.transcript.append({"role": "user", "content": results}, data)
         return True
+
+    def _follow_place(self, text: str) -> None:
+        """Use the project, region and bucket a message names for every tool, so check_environment and
+        create_tuning_job never disagree; one given as a flag stays, said plainly."""
+        for key, value in place(parse_goal(text)).items():
+            current = getattr(self.ctx.settings, key)
+            if value == current:
+                continue
+            if key in self.pinned:
+                self.ui.notice(f"Your message names {key} {value}, but --{key} {current} was given: using {current}.")
+            else:
+                setattr(self.ctx.settings, key, value)
+                self.ui.notice(f"Using {key} {value} (from your message) for every step.")
 
     def _execute(self, call: dict[str, Any]) -> ToolResult:
         self.ui.tool_call(call["name"], call.get("input") or {})
@@ -129,15 +168,18 @@ class Agent:
         return result
 
     def _check_limits(self) -> None:
-        t, lim = self.totals, self.limits
-        if t.model_calls >= lim.max_model_calls:
-            raise LimitReached(f"Stopped after {t.model_calls} model calls (limit {lim.max_model_calls}; "
+        t, s, lim = self.totals, self._spent, self.limits
+        calls = t.model_calls - s.model_calls
+        tokens = t.usage.input_tokens + t.usage.output_tokens - s.usage.input_tokens - s.usage.output_tokens
+        cost = t.usage.cost_usd - s.usage.cost_usd
+        if calls >= lim.max_model_calls:
+            raise LimitReached(f"Stopped after {calls} model calls (limit {lim.max_model_calls}; "
                                "raise it with --max-calls).")
-        if t.usage.input_tokens + t.usage.output_tokens >= lim.max_tokens:
-            raise LimitReached(f"Stopped at {t.usage.input_tokens + t.usage.output_tokens:,} model tokens "
-                               f"(limit {lim.max_tokens:,}; raise it with --max-tokens).")
-        if t.usage.cost_usd >= lim.max_cost_usd:
-            raise LimitReached(f"Stopped at ${t.usage.cost_usd:.2f} of model usage (budget ${lim.max_cost_usd:.2f}; "
+        if tokens >= lim.max_tokens:
+            raise LimitReached(f"Stopped at {tokens:,} model tokens (limit {lim.max_tokens:,}; raise it with "
+                               "--max-tokens).")
+        if cost >= lim.max_cost_usd:
+            raise LimitReached(f"Stopped at ${cost:.2f} of model usage (budget ${lim.max_cost_usd:.2f}; "
                                "raise it with --budget).")
         if time.monotonic() - self.started >= lim.max_seconds:
             raise LimitReached(f"Stopped after {lim.max_seconds / 60:.0f} minutes (raise it with --timeout).")

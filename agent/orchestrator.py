@@ -3,15 +3,17 @@ Every front end (the one-shot CLI, the REPL, embedding code) starts runs through
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import traceback
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from agent.approvals import Approver
 from agent.console import Console
 from agent.criteria import Criterion, all_hold
+from agent.goal import Goal, parse_goal, place, user_texts
 from agent.loop import Agent, Interrupted, Limits, LimitReached, Totals
-from agent.models import Model, load_model
+from agent.models import Model, ModelError, load_model
 from agent.session import Transcript
 from tools.context import Settings, ToolContext
 from tools.registry import REGISTRY
@@ -31,7 +33,6 @@ class RunResult:
     message: str = ""
     summary: str = ""
     final_text: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -57,25 +58,36 @@ def open_session(*, model: str | Model | None = None, backend: str | None = None
     """An Agent ready to run, with a new transcript or a resumed one."""
     console = console or Console()
     workspace = workspace or Workspace.default()
-    settings = Settings.from_env(project=project, region=region, bucket=bucket, backend=backend)
+    resumed = None
+    if resume:
+        resumed = Transcript.load(Transcript.find(workspace, None if resume == "latest" else resume), resume=True)
+    flags = {k: v for k, v in (("project", project), ("region", region), ("bucket", bucket)) if v}
+    # A project, region or bucket the goal names is used by every tool (the flags win), so the job is billed where
+    # the pre-flight checks looked.
+    said = Goal()
+    for text in [goal, *(user_texts(resumed.messages) if resumed else [])]:
+        said = said.merge(parse_goal(text))
+    from_goal = {k: v for k, v in place(said).items() if k not in flags}
+    settings = Settings.from_env(backend=backend, **from_goal, **flags)
     ctx = ToolContext(workspace=workspace, settings=settings, approve=Approver(console, yes=yes),
                       progress=console.progress)
     backend_name = ctx.backend_name()
     backend_why = _backend_reason(backend, settings, backend_name)
     ctx.settings.backend = backend_name
     if isinstance(model, str) or model is None:
-        brain, why = load_model(model, backend=backend_name, interactive=interactive,
-                                project=settings.project, region=settings.region, bucket=settings.bucket)
+        brain, why = load_model(model, backend=backend_name, interactive=interactive, project=settings.project,
+                                region=settings.region, bucket=settings.bucket, settings=settings)
     else:
         brain, why = model, "given by the caller"
-    console.notice(f"Brain: {brain.name} ({why}). Backend: {backend_name} ({backend_why}). "
+    named = "".join(f" {k.capitalize()}: {v} (from the goal)." for k, v in from_goal.items())
+    console.notice(f"Brain: {brain.name} ({why}). Backend: {backend_name} ({backend_why}).{named} "
                    f"Workspace: {workspace.root}")
-    if resume:
-        transcript = Transcript.load(Transcript.find(workspace, None if resume == "latest" else resume))
+    if resumed:
+        transcript = resumed
         console.notice(f"Resuming run {transcript.run_id} ({len(transcript.messages)} messages).")
     else:
         transcript = Transcript.start(workspace, goal, brain.name, REGISTRY.load().schema_hash(), backend_name)
-    return Agent(brain, ctx, transcript, console, limits=limits, interactive=interactive)
+    return Agent(brain, ctx, transcript, console, limits=limits, interactive=interactive, pinned=frozenset(flags))
 
 
 def run_goal(goal: str, **options: Any) -> RunResult:
@@ -85,9 +97,14 @@ def run_goal(goal: str, **options: Any) -> RunResult:
     return drive(agent, goal or CONTINUE, console)
 
 
+SAVED = "The run is saved: continue it with `gto run --resume` once that is fixed."
+
+
 def drive(agent: Agent, message: str, console: Console) -> RunResult:
-    """Send one message, run until done, then record and summarise the outcome (the transcript is kept either way)."""
-    status, note = "incomplete", ""
+    """Send one message, run until done, then record and summarise the outcome (the transcript is kept either way).
+    A model call that fails ends the run with status "error" and says what to do."""
+    # What is recorded if something no handler expects (Ctrl-C between steps) goes through.
+    status, note, trace = "interrupted", "", None
     try:
         criteria = agent.run(message)
         status = "succeeded" if all_hold(criteria) else "incomplete"
@@ -95,14 +112,32 @@ def drive(agent: Agent, message: str, console: Console) -> RunResult:
         status, note = "limit", str(exc)
     except Interrupted:
         status, note = "interrupted", "Interrupted; the run is saved. Continue it with `gto run --resume`."
-    criteria = agent.criteria()
-    result = RunResult(run_id=agent.transcript.run_id, transcript=agent.transcript.path, status=status,
-                       criteria=criteria, totals=agent.totals, message=note, final_text=_final_text(agent),
-                       job_id=_job_id(agent))
-    result.summary = summarise(agent.ctx, result)
-    agent.transcript.finish(agent.ctx.workspace, status, result.as_dict())
-    if note:
+    except ModelError as exc:
+        status, note = "error", f"{exc} {SAVED}"
+    except Exception as exc:  # a bug (a tool raising past dispatch): say it, keep the run, leave the trace to read
+        status, trace = "error", traceback.format_exc()
+        note = (f"Unexpected error, a bug in gto: {type(exc).__name__}: {exc}. The traceback is in the transcript "
+                f"{agent.transcript.path}. {SAVED}")
+    finally:
+        result = _record(agent, status, note, trace)
+    if status == "error":
+        console.error(note)
+    elif note:
         console.notice(note)
+    return result
+
+
+def _record(agent: Agent, status: str, note: str, trace: str | None) -> RunResult:
+    """The run's outcome, written to the transcript and the runs table."""
+    result = RunResult(run_id=agent.transcript.run_id, transcript=agent.transcript.path, status=status,
+                       criteria=agent.criteria(), totals=agent.totals, message=note, final_text=_final_text(agent),
+                       job_id=_job_id(agent))
+    try:
+        result.summary = summarise(agent.ctx, result)
+    except Exception as exc:  # the outcome must be recorded even when the summary cannot be made
+        result.summary = f"(no summary: {type(exc).__name__}: {exc})"
+    summary = result.as_dict() | ({"traceback": trace} if trace else {})
+    agent.transcript.finish(agent.ctx.workspace, status, summary)
     return result
 
 

@@ -13,8 +13,9 @@ from prompt_toolkit.key_binding import KeyBindings
 from agent.console import Console
 from agent.criteria import all_hold
 from agent.loop import Agent, Interrupted, LimitReached
-from agent.models import ModelUnavailable, load_model
+from agent.models import ModelError, load_model
 from tools.registry import dispatch
+from tools.secrets import redact
 
 HELP = """Talk in plain words, e.g. "tune gemini-2.5-flash on data/train.jsonl". Commands:
   /status        success criteria and the current job
@@ -23,6 +24,13 @@ HELP = """Talk in plain words, e.g. "tune gemini-2.5-flash on data/train.jsonl".
   /save [PATH]   copy the transcript to PATH (it is saved as you go anyway)
   /help          this text
   /exit          leave (Ctrl-D too)"""
+
+
+class RedactedHistory(FileHistory):
+    """The prompt history file, with secrets masked: a key pasted into the chat is not kept on disk."""
+
+    def store_string(self, string: str) -> None:
+        super().store_string(redact(string))
 
 
 def _keys() -> KeyBindings:
@@ -38,7 +46,7 @@ def _keys() -> KeyBindings:
 class Repl:
     def __init__(self, agent: Agent, console: Console, session: PromptSession | None = None):
         self.agent, self.console = agent, console
-        history = FileHistory(str(agent.ctx.workspace.root / "chat_history"))
+        history = RedactedHistory(str(agent.ctx.workspace.root / "chat_history"))
         self.session = session or PromptSession(history=history, key_bindings=_keys())
 
     def loop(self) -> int:
@@ -72,6 +80,14 @@ class Repl:
         except LimitReached as exc:
             self.console.notice(str(exc))
             return
+        except ModelError as exc:
+            self.console.error(f"{exc} Nothing is lost: send the message again when that is fixed, or /model to "
+                               "switch brains.")
+            return
+        except Exception as exc:  # a bug in a tool or the loop must not end the conversation
+            self.console.error(f"Unexpected error, a bug in gto: {type(exc).__name__}: {exc}. The conversation is "
+                               "saved; you can go on.")
+            return
         if all_hold(criteria):
             self.console.print("Every success criterion holds.", style="bold green")
 
@@ -97,8 +113,13 @@ class Repl:
             self._switch_model(arg)
         elif name == "/save":
             target = Path(arg or f"{self.agent.transcript.run_id}.jsonl").expanduser()
-            shutil.copyfile(self.agent.transcript.path, target)
-            self.console.print(f"Transcript copied to {target}")
+            try:
+                shutil.copyfile(self.agent.transcript.path, target)
+            except OSError as exc:
+                self.console.error(f"Could not save to {target}: {exc.strerror or exc}. Give a file path in an "
+                                   "existing folder.")
+            else:
+                self.console.print(f"Transcript copied to {target}")
         else:
             self.console.error(f"Unknown command {name}. /help lists them.")
         return True
@@ -107,9 +128,11 @@ class Repl:
         if not name:
             self.console.print(f"Brain: {self.agent.model.name}")
             return
+        s = self.agent.ctx.settings
         try:
-            self.agent.model, _ = load_model(name, backend=self.agent.ctx.backend_name(), interactive=True)
-        except (ModelUnavailable, ImportError) as exc:
+            self.agent.model, _ = load_model(name, backend=self.agent.ctx.backend_name(), interactive=True,
+                                             project=s.project, region=s.region, bucket=s.bucket, settings=s)
+        except (ModelError, ImportError) as exc:
             self.console.error(str(exc))
             return
         self.console.print(f"Brain: {self.agent.model.name}")

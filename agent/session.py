@@ -17,6 +17,9 @@ from tools.secrets import redact_obj
 from tools.workspace import Workspace
 
 FORMAT = 1
+# The answer recorded for a tool call whose process died before it finished: Claude rejects a conversation with an
+# unanswered tool_use, and the model must not assume the call did (or did not) happen.
+UNFINISHED = "Interrupted before this finished (the process stopped); ask before running it again."
 
 
 def versions() -> dict[str, str]:
@@ -55,17 +58,27 @@ class Transcript:
         return transcript
 
     @classmethod
-    def load(cls, path: Path) -> Transcript:
-        """Read a transcript back: the messages, and the tool results the success criteria are computed from."""
+    def load(cls, path: Path, resume: bool = False) -> Transcript:
+        """Read a transcript back: the messages, and the tool results the success criteria are computed from.
+
+        Tool calls left unanswered (the process died while they ran) are closed with an error result, so the
+        conversation can be sent again; with resume=True that closing is also written to the file."""
         records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
         if not records or records[0].get("type") != "header":
             raise ValueError(f"{path} is not a gto transcript (no header line)")
         transcript = cls(path=path, run_id=records[0]["run_id"], header=records[0])
         calls: dict[str, tuple[str, dict[str, Any]]] = {}
+        waiting: list[str] = []  # tool_use ids of the last assistant message that no result has answered yet
         for record in records[1:]:
             if record.get("type") != "message":
                 continue
             message = record["message"]
+            blocks = message["content"] if isinstance(message["content"], list) else []
+            answered = {b["tool_use_id"] for b in blocks if b.get("type") == "tool_result"}
+            if unanswered := [i for i in waiting if i not in answered]:
+                # An older file where a message followed them; the file keeps its order, the conversation is fixed.
+                transcript.messages.append(_closing(unanswered))
+            waiting = [b["id"] for b in blocks if b.get("type") == "tool_use"] if message["role"] == "assistant" else []
             transcript.messages.append(message)
             for block in message["content"] if isinstance(message["content"], list) else []:
                 if block.get("type") == "tool_use":
@@ -74,6 +87,11 @@ class Transcript:
                     name, args = calls[block["tool_use_id"]]
                     data = record.get("tool_data", {}).get(block["tool_use_id"])
                     transcript.evidence.add(name, args, data, bool(block.get("is_error")))
+        if waiting:
+            if resume:
+                transcript.append(_closing(waiting))
+            else:
+                transcript.messages.append(_closing(waiting))
         return transcript
 
     @classmethod
@@ -109,3 +127,8 @@ class Transcript:
     def _write(self, record: dict[str, Any]) -> None:
         with self.path.open("a", encoding="utf-8") as f:
             f.write(json.dumps(redact_obj(record), ensure_ascii=False) + "\n")
+
+
+def _closing(tool_use_ids: list[str]) -> dict[str, Any]:
+    return {"role": "user", "content": [{"type": "tool_result", "tool_use_id": i, "is_error": True,
+                                         "content": UNFINISHED} for i in tool_use_ids]}

@@ -26,9 +26,10 @@ BackendOpt = Annotated[str | None, typer.Option(help="local or vertex (default: 
                                                 "credentials and a project are configured, else local).")]
 
 
-def tool_context(yes: bool = False, console: Console | None = None, **settings: Any) -> ToolContext:
-    console = console or Console(out=sys.stderr)
-    return ToolContext(workspace=Workspace.default(), settings=Settings.from_env(**settings),
+def tool_context(yes: bool = False) -> ToolContext:
+    """The context a tool command runs in: this workspace, settings from the environment, questions on stderr."""
+    console = Console(out=sys.stderr)
+    return ToolContext(workspace=Workspace.default(), settings=Settings.from_env(),
                        approve=Approver(console, yes=yes), progress=console.progress)
 
 

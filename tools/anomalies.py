@@ -343,7 +343,6 @@ def latest_values(series: dict[str, list[MetricPoint]]) -> dict[str, float]:
     return {name: pts[-1].value for name, pts in series.items() if pts}
 
 
-
 def _note(a: Anomaly) -> str:
     if a.kind == "overfitting":
         return "overfitting from " + (f"epoch {a.epoch:g}" if a.epoch is not None else f"step {a.step}")

@@ -36,6 +36,12 @@ class ModelInfo(BaseModel):
     def prices_known(self) -> bool:
         return min(self.tuning_per_m, self.input_per_m, self.output_per_m) >= 0
 
+    def serving_location(self, region: str) -> str:
+        """Where a model tuned in `region` answers: Gemini 3.x tuned models only through the multi-regions us/eu."""
+        if not self.serving_locations or region in self.serving_locations:
+            return region
+        return "eu" if region.startswith("europe") and "eu" in self.serving_locations else self.serving_locations[0]
+
 
 class Limits(BaseModel):
     max_validation_rows: int
@@ -49,6 +55,7 @@ class Catalog(BaseModel):
     limits: Limits
     tuning_regions: list[str]
     models: list[ModelInfo]
+    unconfirmed_regions: list[str] = Field(default_factory=list, description="in tuning_regions on weak evidence")
 
     def find(self, model_id: str) -> ModelInfo | None:
         key = model_id.strip().lower().removeprefix("publishers/google/models/").removeprefix("models/")
@@ -87,7 +94,8 @@ class Catalog(BaseModel):
 @cache
 def catalog() -> Catalog:
     raw = tomllib.loads(resources.files("tools").joinpath("data/models.toml").read_text())
-    return Catalog(limits=raw["limits"], tuning_regions=raw["regions"]["tuning"], models=raw["model"])
+    return Catalog(limits=raw["limits"], tuning_regions=raw["regions"]["tuning"], models=raw["model"],
+                   unconfirmed_regions=raw["regions"].get("unconfirmed", []))
 
 
 LOCAL_BASE_MODEL = "gemma-3-270m"

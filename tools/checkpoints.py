@@ -3,6 +3,7 @@ job_metrics' backend and workspace calls)."""
 
 from __future__ import annotations
 
+import math
 import statistics
 
 from pydantic import Field
@@ -65,8 +66,9 @@ def _nearest(points: list[MetricPoint], step: int, tolerance: float) -> MetricPo
 
 
 def pick(rows: list[CheckpointRow]) -> tuple[CheckpointRow, str]:
-    """Lowest eval loss (accuracy breaks near-ties, then the earlier one); lowest train loss without validation."""
-    scored = [r for r in rows if r.eval_loss is not None]
+    """Lowest eval loss (accuracy breaks near-ties, then the earlier one); lowest train loss without validation.
+    Only finite losses count: a diverged run's NaN/inf says nothing about which checkpoint is better."""
+    scored = [r for r in rows if _finite(r.eval_loss)]
     if scored:
         best_loss = min(r.eval_loss for r in scored)
         tied = [r for r in scored if r.eval_loss <= best_loss * (1 + TIE_TOLERANCE)]
@@ -78,10 +80,24 @@ def pick(rows: list[CheckpointRow]) -> tuple[CheckpointRow, str]:
         last = rows[-1]
         if best is not last and last.eval_loss is not None:
             why += f"; the last checkpoint's eval loss is {last.eval_loss:.4g}"
+        if len(scored) < len([r for r in rows if r.eval_loss is not None]):
+            why += "; checkpoints whose eval loss is NaN or infinite were not considered"
         return best, why
-    trained = [r for r in rows if r.train_loss is not None]
+    eval_diverged = any(r.eval_loss is not None for r in rows)
+    trained = [r for r in rows if _finite(r.train_loss)]
     if trained:
         best = min(trained, key=lambda r: (r.train_loss, -(r.step or 0)))
+        if eval_diverged:
+            return best, (f"lowest train loss ({best.train_loss:.4g}); the eval loss is NaN or infinite at every "
+                          "checkpoint (the run diverged), so overfitting cannot be seen: retrain with a lower "
+                          "learning rate")
         return best, (f"lowest train loss ({best.train_loss:.4g}); there is no validation set, so overfitting "
                       "cannot be seen: give one next time")
+    if eval_diverged or any(r.train_loss is not None for r in rows):
+        return rows[-1], ("every loss is NaN or infinite (the run diverged), so the last checkpoint was taken; "
+                          "it is unlikely to be usable: retrain with a lower learning rate")
     return rows[-1], "no metrics are known for any checkpoint, so the last one was taken"
+
+
+def _finite(value: float | None) -> bool:
+    return value is not None and math.isfinite(value)

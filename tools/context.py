@@ -88,11 +88,12 @@ class ToolContext:
         return self._backends[name]
 
     def backend_for_job(self, job_id: str) -> TuningBackend:
-        """The backend that owns a job: recorded in the workspace, else told by the id's shape."""
+        """The backend that owns a job: recorded in the workspace, else told by the id's shape (a Vertex AI job is
+        named projects/... or given by its number alone)."""
         record = self.workspace.get_job(job_id)
         if record is not None:
             return self.backend(record.backend)
-        return self.backend("vertex" if job_id.startswith("projects/") else "local")
+        return self.backend("vertex" if job_id.startswith("projects/") or job_id.isdigit() else "local")
 
 
 def google_credentials_configured() -> bool:

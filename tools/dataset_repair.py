@@ -1,10 +1,12 @@
 """fix_dataset's repairs: OpenAI/`messages` chat format to Gemini `contents`, role names, consecutive turns merged,
 BOM, line ends and stray whitespace, empty and duplicate examples dropped, unparseable or unfixable lines moved to
-a rejects file. The input is never written; a change log accounts for every input line."""
+a rejects file. The input is never written, nor any file fix_dataset did not write itself; a change log accounts for
+every input line."""
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -50,6 +52,7 @@ def repair(path: str, output_path: str | None, ctx: ToolContext) -> FixResult:
                             "Pass another output_path; the original always stays as it was.")
     if not out.parent.is_dir():
         raise ToolError(f"The folder for {out} does not exist.", "Create it or pass another output_path.")
+    _refuse_foreign(out, rejects, changelog)
     temps = [p.with_name(p.name + f".tmp{os.getpid()}") for p in (out, rejects, changelog)]
     try:
         with source.open("rb") as stream, temps[0].open("wb") as good, temps[1].open("wb") as bad, \
@@ -148,6 +151,8 @@ def _repair_line(line: int, raw: bytes, tally: _Tally) -> None:
         return
     tally.seen[key] = line
     tally.written += 1
+    if not changes and example != obj:  # "kept" promises the bytes that were read: an unnamed repair still counts
+        changes.append("normalised: rewritten in the canonical shape")
     # An unchanged example keeps its exact bytes; only the line end is normalised.
     tally.good.write((encoded if changes else body) + b"\n")
     for change in changes:
@@ -188,14 +193,15 @@ def normalise(obj: Any, changes: list[str], formats: dict[str, int]) -> dict[str
     bad = next((t for t in turns if isinstance(t, str)), None)
     if bad is not None:
         return bad
-    system = _system_parts(example.get("systemInstruction"), changes)
+    system = _system_parts(example, changes)
     if isinstance(system, str):
         return system
+    parts, role = system
     while turns and turns[0]["role"] == "system":  # type: ignore[index]
         changes.append("moved_system_turn: contents[0] -> systemInstruction")
-        system += turns.pop(0)["parts"]  # type: ignore[index]
-    if system:
-        example["systemInstruction"] = {"parts": system}
+        parts += turns.pop(0)["parts"]  # type: ignore[index]
+    if parts:
+        example["systemInstruction"] = {"role": role, "parts": parts} if role is not None else {"parts": parts}
     else:
         example.pop("systemInstruction", None)
     kept = [t for t in turns if t["parts"]]  # type: ignore[index]
@@ -217,25 +223,44 @@ def _turn(turn: Any, i: int, changes: list[str]) -> dict[str, Any] | str:
         return f"invalid_turn: contents[{i}] is not an object"
     for key in turn.keys() - CONTENT_KEYS:
         changes.append(f"dropped_unknown_key: contents[{i}].{key}")
-    role = turn.get("role")
+    role, parts = turn.get("role"), turn.get("parts")
+    if role is None or role == "":
+        # As the validator does: Google's function-calling example leaves the role off a functionResponse turn.
+        if type(parts) is not list or not parts or not all(
+                type(p) is dict and ("functionResponse" in p or "function_response" in p) for p in parts):
+            return f"missing_role: contents[{i}] has {'no' if role is None else 'an empty'} role"
+        changes.append(f"added_role: contents[{i}] functionResponse turn -> 'user'")
+        role = "user"
     if type(role) is not str or role.strip().lower() not in ROLE_NAMES:
         return f"invalid_role: contents[{i}].role {role!r} is not user or model"
     mapped = ROLE_NAMES[role.strip().lower()]
     if mapped != role:
         changes.append(f"renamed_role: contents[{i}] {role!r} -> {mapped!r}")
-    parts = _clean_parts(turn.get("parts"), f"contents[{i}]", changes)
+    parts = _clean_parts(parts, f"contents[{i}]", changes)
     return parts if isinstance(parts, str) else {"role": mapped, "parts": parts}
 
 
-def _system_parts(system: Any, changes: list[str]) -> list[dict[str, Any]] | str:
-    if system is None:
-        return []
+def _system_parts(example: dict[str, Any], changes: list[str]) -> tuple[list[dict[str, Any]], str | None] | str:
+    """The systemInstruction's cleaned parts and its role (the validator allows one; Vertex ignores it)."""
+    if "systemInstruction" not in example:
+        return [], None
+    system = example["systemInstruction"]
     if type(system) is str:
         changes.append("wrapped_system_text: systemInstruction string -> parts")
         system = {"parts": [{"text": system}]}
+    if system is None or (type(system) is dict and system.get("parts") in (None, [])):
+        changes.append("dropped_empty_system_instruction: it held no parts")
+        return [], None
     if type(system) is not dict:
         return "invalid_system_instruction: not an object"
-    return _clean_parts(system.get("parts"), "systemInstruction", changes)
+    for key in sorted(system.keys() - CONTENT_KEYS):
+        changes.append(f"dropped_unknown_key: systemInstruction.{key}")
+    role = system.get("role")
+    if role is not None and type(role) is not str:
+        changes.append("dropped_unknown_key: systemInstruction.role (not a string)")
+        role = None
+    parts = _clean_parts(system["parts"], "systemInstruction", changes)
+    return parts if isinstance(parts, str) else (parts, role)
 
 
 def _clean_parts(parts: Any, where: str, changes: list[str]) -> list[dict[str, Any]] | str:
@@ -277,6 +302,28 @@ def _merge_turns(turns: list[dict[str, Any]], changes: list[str]) -> list[dict[s
         else:
             merged.append(turn)
     return merged
+
+
+# What every change log fix_dataset writes starts with (orjson keeps the key order of _Tally.entry).
+_OWN_CHANGELOG = re.compile(rb'\{"line":1,"action":"(kept|changed|dropped|rejected)"')
+
+
+def _refuse_foreign(out: Path, rejects: Path, changelog: Path) -> None:
+    """Replace only fix_dataset's own earlier output: files beside a change log it wrote (re-runs stay possible)."""
+    existing = [t for t in (out, rejects, changelog) if t.exists() or t.is_symlink()]
+    if not existing:
+        return
+    try:
+        with changelog.open("rb") as stream:
+            head = stream.read(64)
+        # An empty input leaves three empty files; replacing empty files loses nothing.
+        ours = all(t.is_file() for t in existing) and (
+            _OWN_CHANGELOG.match(head) is not None or all(t.stat().st_size == 0 for t in existing))
+    except OSError:
+        ours = False
+    if not ours:
+        raise ToolError(f"Will not replace {', '.join(map(str, existing))}: not written by fix_dataset.",
+                        "Pass an output_path that does not exist yet, or move the file away first.")
 
 
 def _stem(path: Path) -> str:

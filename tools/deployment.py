@@ -73,7 +73,8 @@ def code_examples(f: JobFacts, endpoint: str, prompt: str) -> list[str]:
             "```bash", f"gto serve {endpoint}", "```", "",
             "Then call it with google-genai, changing only the base URL:", "",
             "```python", "from google import genai", "",
-            f'client = genai.Client(api_key="local", http_options={{"base_url": "{url}"}})',
+            # vertexai=False: a GOOGLE_GENAI_USE_VERTEXAI=true in the user's shell would send Vertex paths here.
+            f'client = genai.Client(vertexai=False, api_key="local", http_options={{"base_url": "{url}"}})',
             f"response = client.models.generate_content(model={json.dumps(endpoint)}, contents={json.dumps(prompt)}"
             f"{config})",
             "print(response.text)", "```", "", "or with curl:", "",
@@ -82,6 +83,9 @@ def code_examples(f: JobFacts, endpoint: str, prompt: str) -> list[str]:
     parts = endpoint.split("/")
     project = parts[1] if len(parts) > 3 and parts[0] == "projects" else "YOUR_PROJECT"
     location = parts[3] if len(parts) > 3 and parts[2] == "locations" else "us-central1"
+    model = catalog().find(f.job.base_model)
+    if model is not None:  # Gemini 3.x tuned models answer only through the us/eu multi-regions
+        location = model.serving_location(location)
     thinking = _thinking(f.job.base_model)
     options = [f"system_instruction={json.dumps(system)}"] if system else []
     if thinking:

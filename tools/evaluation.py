@@ -239,7 +239,7 @@ class TestEndpointInput(ToolInput):
     job_id: str | None = Field(None, description="test this job's default endpoint")
     endpoint: str | None = Field(None, description="or this endpoint (or checkpoint endpoint) directly")
     prompts: list[str] | None = Field(None, description="default: prompts from the job's validation data")
-    n: int = Field(3, ge=1, le=20, description="requests to send; given prompts are repeated up to n")
+    n: int = Field(3, ge=1, le=20, description="requests to send: the first n prompts, repeated when fewer are given")
     system_instruction: str | None = Field(
         None, description="sent with every request; default the one the job was trained with (tuned models expect it)")
 
@@ -282,13 +282,14 @@ def test_endpoint(args: TestEndpointInput, ctx: ToolContext) -> TestEndpointOutp
         # Train and serve with the same system instruction: without it a tuned model answers off-task.
         system = system if system is not None else next((ex.system_instruction for ex in examples), None)
     prompts = prompts or ["Hello! In one sentence, what can you help me with?"]
-    prompts = [prompts[i % len(prompts)] for i in range(max(args.n, len(args.prompts or [])))]
+    prompts = [prompts[i % len(prompts)] for i in range(args.n)]
     serve = getattr(backend, "serve_endpoint", None)
     if callable(serve):
         with serve(target) as base_url:
             from google import genai
 
-            client = genai.Client(api_key="local", http_options={"base_url": base_url})
+            # vertexai=False: GOOGLE_GENAI_USE_VERTEXAI in the environment would otherwise send Vertex paths here.
+            client = genai.Client(vertexai=False, api_key="local", http_options={"base_url": base_url})
             config = {"max_output_tokens": 128, **({"system_instruction": system} if system else {})}
             samples = [_timed(p, lambda p=p: client.models.generate_content(
                 model=target, contents=p, config=config).text) for p in prompts]

@@ -129,7 +129,7 @@ def _check_slowly(obj: Any) -> Checked:
             continue
         role = turn.get("role")
         parts = turn.get("parts")
-        if len(turn) != 2 or role is None or parts is None:
+        if len(turn) != 2 or role is None or role == "" or parts is None:
             role = _check_turn_keys(turn, i, role, parts, problems)
         if role == "model":
             output_start = len(texts)
@@ -145,7 +145,7 @@ def _check_slowly(obj: Any) -> Checked:
                         texts.append(text)
                         continue
                 media += _check_part(part, f"contents[{i}].parts[{j}]", problems, texts)
-        if role is not None and role != "":
+        if role is not None:
             if role != "user" and role != "model":
                 problems.append(Problem("invalid_role", f"contents[{i}].role is {_short(role)}"))
             elif role == previous:
@@ -153,8 +153,11 @@ def _check_slowly(obj: Any) -> Checked:
             elif i == 0 and role != "user":
                 problems.append(Problem("first_turn_not_user", f"contents[0] is a {role} turn"))
         previous = role
-    if previous != "model" and previous in ROLES:
-        problems.append(Problem("last_turn_not_model", f"the last turn, contents[{len(contents) - 1}], is {previous}"))
+    # Any turn but a model turn fails this rule, a role-less or misnamed one too: there is no answer to learn from.
+    if previous != "model" and type(contents[-1]) is dict:
+        what = "no role" if previous is None else f"role {previous if previous in ROLES else _short(previous)}"
+        problems.append(Problem("last_turn_not_model",
+                                f"the last turn, contents[{len(contents) - 1}], is not a model turn ({what})"))
     return _finish(problems, texts, output_start, has_system, media)
 
 
@@ -224,7 +227,7 @@ def _check_turn_keys(turn: dict[str, Any], i: int, role: Any, parts: Any, proble
             type(p) is dict and ("functionResponse" in p or "function_response" in p) for p in parts
         ):
             return "user"
-        problems.append(Problem("missing_role", f"contents[{i}] has no role"))
+        problems.append(Problem("missing_role", f"contents[{i}] has {'no' if role is None else 'an empty'} role"))
         return None
     if type(role) is not str:
         problems.append(Problem("invalid_role", f"contents[{i}].role is a JSON {_json_type(role)}"))

@@ -45,8 +45,11 @@ def read_examples(path: Path, limit: int, need_reference: bool = True) -> list[E
     """The first `limit` examples of a Gemini JSONL file (with a reference answer when `need_reference`); a
     malformed line is an error naming it."""
     examples: list[Example] = []
-    with path.open(encoding="utf-8") as lines:
-        for number, raw in enumerate(lines, 1):
+    offset = 0
+    with path.open("rb") as lines:  # bytes, so that a bad byte can be named by line and offset
+        for number, data in enumerate(lines, 1):
+            raw = _decode(path, number, offset, data)
+            offset += len(data)
             if not raw.strip():
                 continue
             try:
@@ -69,6 +72,17 @@ def read_examples(path: Path, limit: int, need_reference: bool = True) -> list[E
             if len(examples) >= limit:
                 break
     return examples
+
+
+def _decode(path: Path, number: int, offset: int, data: bytes) -> str:
+    try:
+        # utf-8-sig: a byte-order mark (Windows editors write one) is not part of the first line's JSON.
+        return data.decode("utf-8-sig" if number == 1 else "utf-8")
+    except UnicodeDecodeError as exc:
+        at = offset + exc.start + (3 if number == 1 and data.startswith(b"\xef\xbb\xbf") else 0)
+        raise ToolError(f"{path} line {number} is not valid UTF-8 (byte 0x{data[at - offset]:02x} at byte offset "
+                        f"{at:,} of the file).",
+                        "Re-save the file as UTF-8, or pass another prompts_path.") from exc
 
 
 def local_path(ctx: ToolContext, uri: str) -> Path:

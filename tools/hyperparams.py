@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from tools.catalog import LOCAL_BASE_MODEL, ModelInfo, catalog
+from tools.catalog import ModelInfo, catalog
 from tools.context import ToolContext
 from tools.registry import ToolInput, tool
 
@@ -64,7 +64,7 @@ def recommend_hyperparameters(args: RecommendInput, ctx: ToolContext) -> Hyperpa
 def recommend(base_model: str, example_count: int | None, avg_tokens: float | None) -> HyperparameterAdvice:
     """The recommendation as a plain function (estimate_cost and the planner use it)."""
     model = catalog().get(base_model)
-    if model.id == LOCAL_BASE_MODEL:
+    if model.backend == "local":  # gemma-3-270m and any local model folder train on this machine's CPU
         return _local(model, example_count, avg_tokens)
     notes = [f"Starting points from {GUIDE}; Google's advice for a first job is to keep the defaults and compare."]
     n, long = example_count, avg_tokens is not None and avg_tokens >= LONG_EXAMPLE

@@ -8,9 +8,10 @@ import json
 import os
 import re
 import sqlite3
+import time
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PrivateAttr
 
 from tools.backends.base import JobInfo, JobState, TuningSpec
 from tools.catalog import LOCAL_BASE_MODEL, ModelInfo, catalog
@@ -25,6 +26,9 @@ if TYPE_CHECKING:
 RETRY_ALLOWED = {JobState.FAILED, JobState.CANCELLED, JobState.CANCELLING, JobState.EXPIRED}
 MAX_ATTEMPTS = 50
 EVALUATION_REGION = "us-central1"
+# An identical call arriving while the first is creating its job waits this long for that job, polling the workspace.
+CLAIM_WAIT_S = 120.0
+CLAIM_POLL_S = 0.25
 
 
 class CreateTuningJobInput(ToolInput):
@@ -43,12 +47,15 @@ class CreateTuningJobInput(ToolInput):
     backend: str | None = Field(None, description="vertex or local; default the configured backend")
     request_id: str | None = Field(
         None, description="idempotency key; default derived from the arguments, so a retried call reuses its job")
+    # Set when the consent check put its question: the tool asks itself before creating a job when it did not.
+    _consent_asked: bool = PrivateAttr(False)
 
 
 class CreateTuningJobOutput(BaseModel):
     job: JobInfo
     estimated_cost: CostEstimate
     reused: bool = Field(description="an earlier attempt of this same call was found and returned; nothing new")
+    warnings: list[str] = Field(default_factory=list)
 
 
 class JobRef(ToolInput):
@@ -109,6 +116,15 @@ def check_limits(args: CreateTuningJobInput, backend: TuningBackend, ctx: ToolCo
     return model
 
 
+def region_warning(model: ModelInfo | None, backend: TuningBackend) -> str | None:
+    """A warning, not a refusal, for a region Google's pages did not confirm: Vertex AI has the last word there."""
+    region = getattr(backend, "region", None)
+    if backend.name != "vertex" or model is None or model.tuning_regions or region not in catalog().unconfirmed_regions:
+        return None
+    return (f"{region} is not confirmed as a Gemini tuning region (the region list we could read was cut off); if "
+            "Vertex AI refuses the job, tune in us-central1: export GOOGLE_CLOUD_LOCATION=us-central1.")
+
+
 def spec_for(args: CreateTuningJobInput, model: ModelInfo | None, request_id: str) -> TuningSpec:
     return TuningSpec(
         base_model=model.id if model else args.base_model, training_dataset_uri=args.training_dataset_uri,
@@ -148,60 +164,106 @@ def request_key(args: CreateTuningJobInput, backend: str, ctx: ToolContext) -> s
     return "gto-" + hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:24]
 
 
-def _fresh(backend: TuningBackend, info: JobInfo) -> JobInfo:
+def _fresh(backend: TuningBackend, info: JobInfo) -> tuple[JobInfo, bool]:
+    """The job as its backend sees it now and True, or the workspace's last record and False when it cannot say."""
     try:
-        return backend.get_job(info.job_id)
-    except ToolError:
-        return info
+        return backend.get_job(info.job_id), True
+    except (ToolError, OSError):
+        return info, False
 
 
 def earlier_attempt(base: str, backend: TuningBackend, ctx: ToolContext, remote: bool = True
-                    ) -> tuple[str, JobInfo | None]:
-    """(request id to use, the live job it already names or None). Failed or cancelled attempts are stepped over
-    with a numbered suffix, so a deliberate retry creates a new job while a repeated call reuses the live one."""
+                    ) -> tuple[str, JobInfo | None, bool]:
+    """(request id to use, the live job it already names or None, whether the backend confirmed that job is live).
+    Failed or cancelled attempts are stepped over with a numbered suffix, so a deliberate retry creates a new job
+    while a repeated call reuses the live one."""
     finder = getattr(backend, "find_job", None) if remote else None
     for attempt in range(1, MAX_ATTEMPTS + 1):
         rid = base if attempt == 1 else f"{base}-{attempt}"
-        found = ctx.workspace.find_job_by_request(rid)
+        found, confirmed = ctx.workspace.find_job_by_request(rid), False
         if found is not None:
-            found = _fresh(backend, found)
-            record(ctx, found)
+            found, confirmed = _fresh(backend, found)
+            if confirmed:
+                record(ctx, found)
         elif finder is not None:
             found = finder(rid)
+            confirmed = found is not None
         if found is None:
-            return rid, None
+            return rid, None, False
         if found.state not in RETRY_ALLOWED:
-            return rid, found
+            return rid, found, confirmed
     raise ToolError(f"{MAX_ATTEMPTS} attempts of this job already failed or were cancelled.",
                     "Change something (data, hyperparameters) or pass a new request_id.")
 
 
+def claim(base: str, backend: TuningBackend, ctx: ToolContext) -> tuple[str, JobInfo | None, str | None]:
+    """(request id, the live job an identical call already made or None, the claim token to release once the new
+    job is recorded). Two identical calls at once (MCP threads, a client retrying after its timeout) would both find
+    no job and both create one: the claim in the workspace lets one create while the other waits for its job."""
+    deadline = time.monotonic() + CLAIM_WAIT_S
+    remote, told = True, False
+    while True:
+        rid, live, _ = earlier_attempt(base, backend, ctx, remote=remote)
+        if live is not None:
+            return rid, live, None
+        token = ctx.workspace.claim_request(rid)
+        if token is not None:
+            # The other caller may have recorded its job and let go between the look above and this claim.
+            again, live, _ = earlier_attempt(base, backend, ctx, remote=False)
+            if again == rid and live is None:
+                return rid, None, token
+            ctx.workspace.release_request(rid, token)
+            if live is not None:
+                return again, live, None
+            continue
+        if time.monotonic() >= deadline:
+            raise ToolError(f"This tuning job (request {rid}) is already being created by another call, which has "
+                            f"not finished in {CLAIM_WAIT_S:.0f} s.",
+                            "Wait for it, then call create_tuning_job again with the same arguments: it returns "
+                            "that job instead of creating a second one (list_jobs shows it).")
+        if not told:
+            ctx.report(f"An identical call is creating this job (request {rid}); waiting for it")
+            told = True
+        remote = False  # while waiting, the other call's record in the workspace is what to look for
+        time.sleep(CLAIM_POLL_S)
+
+
 def _estimate(args: CreateTuningJobInput, ctx: ToolContext, backend: str) -> CostEstimate:
+    """The training estimate, from the same token count estimate_cost prices (billable tokens first)."""
     stats = ctx.workspace.dataset(args.training_dataset_uri) or {}
     model = args.base_model if catalog().find(args.base_model) or backend != "local" else LOCAL_BASE_MODEL
-    return training_cost(model, stats.get("tokens"), args.epochs, bool(stats.get("tokens_estimated")))
+    tokens = stats.get("billable_tokens_per_epoch", stats.get("tokens"))
+    return training_cost(model, tokens, args.epochs, bool(stats.get("tokens_estimated")))
 
 
 def cost_question(args: CreateTuningJobInput, ctx: ToolContext) -> str | None:
-    """The consent question for a billable backend, with the estimate; None when free or reusing a live job."""
+    """The consent question for a billable backend, with the estimate; None when free, or when the backend itself
+    confirms that a live job of this same call exists (a stale workspace record is no proof: then it asks)."""
     try:
         backend = ctx.backend(args.backend)
         if backend.name == "local":
             return None
-        check_limits(args, backend, ctx)
+        model = check_limits(args, backend, ctx)
     except ToolError:
         return None  # the tool reports the same problem first thing, before anything is sent
-    _, live = earlier_attempt(request_key(args, backend.name, ctx), backend, ctx, remote=False)
-    if live is not None:
+    _, live, confirmed = earlier_attempt(request_key(args, backend.name, ctx), backend, ctx, remote=False)
+    if live is not None and confirmed:
         return None
+    args._consent_asked = True
+    return question(args, ctx, backend, model)
+
+
+def question(args: CreateTuningJobInput, ctx: ToolContext, backend: TuningBackend, model: ModelInfo | None) -> str:
+    """What the user is asked before a billable job starts: what, where, and the estimate."""
     try:
         summary = _estimate(args, ctx, backend.name).summary
     except ToolError as exc:
         summary = f"The cost could not be estimated ({exc.message})."
     epochs = f"{args.epochs} epochs" if args.epochs else "epochs chosen by the service"
     where = f"project {ctx.settings.project or '(from your gcloud configuration)'}, {getattr(backend, 'region', '')}"
+    warning = region_warning(model, backend)
     return (f"Start a Vertex AI tuning job: {args.base_model} on {args.training_dataset_uri} ({epochs}; {where})? "
-            f"{summary}")
+            f"{summary}" + (f" Note: {warning}" if warning else ""))
 
 
 @tool(consent=cost_question)
@@ -213,17 +275,26 @@ def create_tuning_job(args: CreateTuningJobInput, ctx: ToolContext) -> CreateTun
     backend = ctx.backend(args.backend)
     model = check_limits(args, backend, ctx)
     cost = _estimate(args, ctx, backend.name)
-    rid, live = earlier_attempt(request_key(args, backend.name, ctx), backend, ctx)
+    warnings = [w for w in (region_warning(model, backend),) if w]
+    rid, live, token = claim(request_key(args, backend.name, ctx), backend, ctx)
     if live is not None:
         record(ctx, live)
-        return CreateTuningJobOutput(job=live, estimated_cost=cost, reused=True)
-    spec = spec_for(args, model, rid)
-    ctx.report(f"Creating the tuning job on {backend.name} (request {rid})")
-    info = backend.create_job(spec)
-    if info.client_request_id is None:
-        info = info.model_copy(update={"client_request_id": rid})
-    record(ctx, info)
-    return CreateTuningJobOutput(job=info, estimated_cost=cost, reused=False)
+        return CreateTuningJobOutput(job=live, estimated_cost=cost, reused=True, warnings=warnings)
+    try:
+        if backend.name != "local" and not args._consent_asked:
+            # The consent check saw this call's job live, and it has ended since: a new job costs money, so ask.
+            if not ctx.approve("create_tuning_job", question(args, ctx, backend, model)):
+                raise ToolError("The user declined a new tuning job: the earlier one of this call has ended.",
+                                "Nothing was created. Ask the user how to proceed before calling it again.")
+        spec = spec_for(args, model, rid)
+        ctx.report(f"Creating the tuning job on {backend.name} (request {rid})")
+        info = backend.create_job(spec)
+        if info.client_request_id is None:
+            info = info.model_copy(update={"client_request_id": rid})
+        record(ctx, info)
+    finally:
+        ctx.workspace.release_request(rid, token)
+    return CreateTuningJobOutput(job=info, estimated_cost=cost, reused=False, warnings=warnings)
 
 
 def record(ctx: ToolContext, info: JobInfo) -> None:

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 # Modules whose import registers tools. Kept as names so `gto --help` imports none of them.
 TOOL_MODULES = (
     "tools.dataset",
+    "tools.dataset_split",
     "tools.cost",
     "tools.hyperparams",
     "tools.preflight",

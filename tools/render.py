@@ -9,10 +9,15 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
+from tools.secrets import redact_obj
+from tools.tokens import estimate_weight
+
 if TYPE_CHECKING:
     from tools.context import ToolContext
 
-MAX_CHARS = 7000  # about 2,000 tokens at ~3.5 characters a token for JSON
+# The budget in estimate_weight units, which are characters for ASCII and more for scripts that take more tokens a
+# character (CJK weighs 2): about 2,000 tokens at ~3.5 a token for JSON, and never more than MAX_CHARS characters.
+MAX_CHARS = 7000
 _LIST_LIMITS = (8, 4, 2, 1)
 _STRING_LIMITS = (600, 300, 160, 80)
 
@@ -20,21 +25,34 @@ _STRING_LIMITS = (600, 300, 160, 80)
 def render_for_model(tool: str, output: BaseModel, ctx: ToolContext | None) -> str:
     data = output.model_dump(mode="json", exclude_none=True, exclude_defaults=False)
     text = _dumps(data)
-    if len(text) <= MAX_CHARS:
+    if estimate_weight(text) <= MAX_CHARS:
         return text
     full_path = None
     if ctx is not None:
         path = ctx.workspace.dir("results") / f"{tool}-{time.strftime('%Y%m%d-%H%M%S')}-{time.time_ns() % 10**6}.json"
-        path.write_text(json.dumps(data, indent=2, ensure_ascii=False))
+        path.write_text(json.dumps(redact_obj(data), indent=2, ensure_ascii=False))
         full_path = str(path)
     for list_limit, string_limit in zip(_LIST_LIMITS, _STRING_LIMITS):
         shrunk = _shrink(data, list_limit, string_limit)
         if full_path:
             shrunk = {"full_result_path": full_path, **shrunk}
         text = _dumps(shrunk)
-        if len(text) <= MAX_CHARS:
+        if estimate_weight(text) <= MAX_CHARS:
             return text
-    return text[: MAX_CHARS - 40] + f'..." (truncated; full result: {full_path})'
+    tail = f'..." (truncated; full result: {full_path})'
+    return _cut(text, MAX_CHARS - estimate_weight(tail)) + tail
+
+
+def _cut(text: str, budget: int) -> str:
+    """The longest prefix of text that weighs at most budget (a prefix never weighs more than a longer one)."""
+    low, high = 0, min(len(text), budget)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if estimate_weight(text[:middle]) <= budget:
+            low = middle
+        else:
+            high = middle - 1
+    return text[:low]
 
 
 def _shrink(node: Any, list_limit: int, string_limit: int) -> Any:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
+import socket
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
@@ -47,6 +49,13 @@ CREATE TABLE IF NOT EXISTS datasets (
     sha256 TEXT,
     stats TEXT NOT NULL,
     updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS request_claims (
+    client_request_id TEXT PRIMARY KEY,
+    token TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    host TEXT NOT NULL,
+    claimed_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY,
@@ -113,6 +122,34 @@ class Workspace:
         with self.connect() as db:
             row = db.execute("SELECT info FROM jobs WHERE client_request_id = ?", (client_request_id,)).fetchone()
         return JobInfo.model_validate_json(row["info"]) if row else None
+
+    def claim_request(self, client_request_id: str, abandoned_after_s: float = 3600) -> str | None:
+        """Claim a job request id before creating its job: a token to release it with, or None while another live
+        caller holds it. A claim whose process has died, or older than abandoned_after_s, is taken over."""
+        token = secrets.token_hex(8)
+        now = time.time()
+        with self.connect() as db:
+            db.execute("BEGIN IMMEDIATE")  # the look and the insert are one step for every process and thread
+            try:
+                row = db.execute("SELECT pid, host, claimed_at FROM request_claims WHERE client_request_id = ?",
+                                 (client_request_id,)).fetchone()
+                if row is not None and not _abandoned(row, now - abandoned_after_s):
+                    db.execute("COMMIT")
+                    return None
+                db.execute("INSERT OR REPLACE INTO request_claims (client_request_id, token, pid, host, claimed_at)"
+                           " VALUES (?, ?, ?, ?, ?)",
+                           (client_request_id, token, os.getpid(), socket.gethostname(), now))
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        return token
+
+    def release_request(self, client_request_id: str, token: str) -> None:
+        """Give a claim back (only the holder's token releases it)."""
+        with self.connect() as db:
+            db.execute("DELETE FROM request_claims WHERE client_request_id = ? AND token = ?",
+                       (client_request_id, token))
 
     def list_jobs(self, backend: str | None = None) -> list[JobInfo]:
         query, params = "SELECT info FROM jobs", ()
@@ -181,3 +218,18 @@ class Workspace:
         with self.connect() as db:
             rows = db.execute(query + " ORDER BY id", params).fetchall()
         return [{**dict(r), "data": json.loads(r["data"]) if r["data"] else None} for r in rows]
+
+
+def _abandoned(claim: sqlite3.Row, older_than: float) -> bool:
+    """A claim nobody will release: too old, or held by a process of this machine that no longer runs."""
+    if claim["claimed_at"] < older_than:
+        return True
+    if claim["host"] != socket.gethostname():
+        return False
+    try:
+        os.kill(claim["pid"], 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # exists but belongs to someone else
+        return False
+    return False

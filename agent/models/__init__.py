@@ -52,7 +52,12 @@ class Model(Protocol):
     ) -> Turn: ...
 
 
-class ModelUnavailable(Exception):
+class ModelError(Exception):
+    """A model call failed after the SDK's own retries (network, credentials, a rejected request); the message says
+    what went wrong and what to do. Front ends show it and keep the run saved."""
+
+
+class ModelUnavailable(ModelError):
     """The named model cannot be used here (no key, missing package); the message says what to do."""
 
 

@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from agent.models import Message, ModelUnavailable, Turn, Usage
+from agent.models import Message, ModelError, ModelUnavailable, Turn, Usage
 from agent.models.pricing import call_cost
 from tools.registry import Tool
 
@@ -34,17 +34,22 @@ class ClaudeModel:
         if definitions:
             # Tools and the system prompt never change within a run: cache them once, read them cheaply after.
             definitions[-1] = {**definitions[-1], "cache_control": CACHE}
-        with self.client.messages.stream(
-            model=self.model_id,
-            max_tokens=self.max_tokens,
-            system=[{"type": "text", "text": system, "cache_control": CACHE}],
-            tools=definitions,
-            messages=[_wire(m) for m in messages],
-        ) as stream:
-            for text in stream.text_stream:
-                if on_text:
-                    on_text(text)
-            final = stream.get_final_message()
+        import anthropic
+
+        try:
+            with self.client.messages.stream(
+                model=self.model_id,
+                max_tokens=self.max_tokens,
+                system=[{"type": "text", "text": system, "cache_control": CACHE}],
+                tools=definitions,
+                messages=[_wire(m) for m in messages],
+            ) as stream:
+                for text in stream.text_stream:
+                    if on_text:
+                        on_text(text)
+                final = stream.get_final_message()
+        except anthropic.APIError as exc:
+            raise ModelError(explain(exc, self.model_id)) from exc
         content = [_block(b) for b in final.content]
         u = final.usage
         write, read = u.cache_creation_input_tokens or 0, u.cache_read_input_tokens or 0
@@ -54,6 +59,31 @@ class ClaudeModel:
             content.append({"type": "text", "text": "(Claude declined to continue this request.)"})
         return Turn(message={"role": "assistant", "content": content}, usage=usage,
                     stop_reason=final.stop_reason or "end_turn")
+
+
+def explain(exc: Exception, model_id: str) -> str:
+    """What an Anthropic API failure means for the user, and what to do about it."""
+    import anthropic
+
+    body = getattr(exc, "body", None)
+    error = body.get("error") if isinstance(body, dict) else None
+    detail = (error.get("message") if isinstance(error, dict) else None) or getattr(exc, "message", None) or str(exc)
+    if isinstance(exc, anthropic.APIConnectionError):
+        return (f"Could not reach the Anthropic API ({detail}). Check the network connection or proxy "
+                "(HTTPS_PROXY), or use --model planner to work offline.")
+    status = getattr(exc, "status_code", None)
+    if isinstance(exc, (anthropic.AuthenticationError, anthropic.PermissionDeniedError)):
+        return (f"Claude refused the credentials ({status}: {detail}). Check ANTHROPIC_API_KEY (or "
+                "ANTHROPIC_AUTH_TOKEN), or use --model planner.")
+    if isinstance(exc, anthropic.NotFoundError):
+        return (f"Claude has no model {model_id!r} ({status}: {detail}). Name another with --model claude:MODEL "
+                "or GTO_CLAUDE_MODEL.")
+    if isinstance(exc, anthropic.RateLimitError):
+        return f"Claude is rate-limiting this key and retries did not help ({detail}). Wait a minute and try again."
+    if isinstance(exc, anthropic.BadRequestError):
+        return (f"Claude rejected the request (400: {detail}). If the conversation is the cause, start a new run "
+                "instead of resuming this one.")
+    return f"The Anthropic API failed ({status or 'no status'}: {detail}) after retries. Try again in a few minutes."
 
 
 def _wire(message: Message) -> Message:

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import base64
-import itertools
+import importlib
 import json
 import os
+import secrets
 from collections.abc import Callable
 from typing import Any
 
-from agent.models import Message, ModelUnavailable, Turn, Usage
+from agent.models import Message, ModelError, ModelUnavailable, Turn, Usage
 from agent.models.pricing import call_cost
 from tools.registry import Tool
 
 DEFAULT_MODEL = "gemini-2.5-flash"
-_ids = itertools.count(1)
 
 
 class GeminiModel:
@@ -48,8 +48,16 @@ class GeminiModel:
             tools=[t.Tool(function_declarations=[t.FunctionDeclaration(**x.gemini_declaration()) for x in tools])],
             automatic_function_calling=t.AutomaticFunctionCallingConfig(disable=True),
         )
-        response = self.client.models.generate_content(model=self.model_id, contents=to_contents(messages, t),
-                                                       config=config)
+        from google.genai import errors
+
+        try:
+            response = self.client.models.generate_content(model=self.model_id, contents=to_contents(messages, t),
+                                                           config=config)
+        except errors.APIError as exc:
+            raise ModelError(explain(exc, self.model_id)) from exc
+        except _transport_errors() as exc:
+            raise ModelError(f"Could not reach Gemini ({type(exc).__name__}: {exc}). Check the network connection, "
+                             "proxy and Google credentials, or use --model planner to work offline.") from exc
         content = from_response(response)
         text = "".join(b["text"] for b in content if b["type"] == "text")
         if on_text and text:
@@ -60,6 +68,35 @@ class GeminiModel:
         usage = Usage(input_tokens=prompt, output_tokens=output, cost_usd=call_cost(self.model_id, prompt, output))
         stop = "tool_use" if any(b["type"] == "tool_use" for b in content) else "end_turn"
         return Turn(message={"role": "assistant", "content": content}, usage=usage, stop_reason=stop)
+
+
+def explain(exc: Any, model_id: str) -> str:
+    """What a Gemini API failure (google.genai.errors.APIError) means for the user, and what to do about it."""
+    code, detail = getattr(exc, "code", None), getattr(exc, "message", None) or str(exc)
+    if code in (401, 403):
+        return (f"Gemini refused the credentials ({code}: {detail}). Check GEMINI_API_KEY, or the project and "
+                "application-default credentials (gcloud auth application-default login), or use --model planner.")
+    if code == 404:
+        return (f"Gemini has no model {model_id!r} ({detail}). Name another with --model gemini:MODEL or "
+                "GTO_GEMINI_MODEL.")
+    if code == 429:
+        return f"Gemini is rate-limiting these credentials and retries did not help ({detail}). Wait and try again."
+    if code == 400:
+        return (f"Gemini rejected the request (400: {detail}). If the conversation is the cause, start a new run "
+                "instead of resuming this one.")
+    return f"The Gemini API failed ({code}: {detail}) after retries. Try again in a few minutes."
+
+
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    """Network and credential failures below google-genai: it may use httpx or httpx2, and google-auth."""
+    found: list[type[BaseException]] = []
+    for module, name in (("httpx", "TransportError"), ("httpx2", "TransportError"),
+                         ("google.auth.exceptions", "GoogleAuthError")):
+        try:
+            found.append(getattr(importlib.import_module(module), name))
+        except (ImportError, AttributeError):
+            continue
+    return tuple(found)
 
 
 def to_contents(messages: list[Message], t: Any) -> list[Any]:
@@ -87,6 +124,11 @@ def to_contents(messages: list[Message], t: Any) -> list[Any]:
     return contents
 
 
+def new_call_id() -> str:
+    """Random, so a resumed run (a new process) never reuses an id already in its transcript."""
+    return f"toolu_gemini_{secrets.token_hex(12)}"
+
+
 def from_response(response: Any) -> list[dict[str, Any]]:
     candidate = (response.candidates or [None])[0]
     blocks: list[dict[str, Any]] = []
@@ -94,7 +136,7 @@ def from_response(response: Any) -> list[dict[str, Any]]:
         if part.text and not part.thought:
             blocks.append({"type": "text", "text": part.text})
         elif part.function_call:
-            block = {"type": "tool_use", "id": part.function_call.id or f"toolu_gemini_{next(_ids)}",
+            block = {"type": "tool_use", "id": part.function_call.id or new_call_id(),
                      "name": part.function_call.name, "input": dict(part.function_call.args or {})}
             if part.thought_signature:
                 # Gemini 3 requires the signature back with the call; it rides along in the transcript.

@@ -7,16 +7,18 @@ run picks up exactly where it stopped."""
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from agent.goal import Goal, parse_goal
+from agent.goal import Goal, from_user, parse_goal
 from agent.models import Message, Turn, Usage
 from tools.catalog import LOCAL_BASE_MODEL
 from tools.registry import Tool
 
-_ids = iter(range(1, 1 << 62))
+if TYPE_CHECKING:
+    from tools.context import Settings
 
 
 @dataclass
@@ -28,22 +30,31 @@ class Seen:
     result: dict[str, Any]
     is_error: bool
     text: str
+    at: int = 0  # position in the conversation, to tell what the user said after it
 
 
 class PlannerModel:
     def __init__(self, model_id: str | None = None, backend: str = "local", interactive: bool = False,
-                 project: str | None = None, region: str | None = None, bucket: str | None = None, **_: Any):
+                 project: str | None = None, region: str | None = None, bucket: str | None = None,
+                 settings: Settings | None = None, **_: Any):
         self.name = "planner"
         self.backend = backend
         self.interactive = interactive
         self.defaults = Goal(project=project, region=region, bucket=bucket)
+        # The session's live settings, when given: what the tools themselves will use (the loop keeps them in step
+        # with the project, region and bucket the user names).
+        self.settings = settings
 
     def complete(self, system: str, messages: list[Message], tools: list[Tool],
                  on_text: Callable[[str], None] | None = None) -> Turn:
-        goal = self.defaults
-        for text in _user_texts(messages):
+        said, history = _read(messages)
+        goal = Goal()
+        for _, text in said:
             goal = goal.merge(parse_goal(text))
-        content = Plan(goal, _history(messages), self.backend, self.interactive).next()
+        # The session's project, region and bucket are the ones create_tuning_job will use: they win over the text.
+        s = self.settings
+        goal = goal.merge(Goal(project=s.project, region=s.region, bucket=s.bucket) if s else self.defaults)
+        content = Plan(goal, history, self.backend, self.interactive, said[-1][0] if said else -1).next()
         text = "".join(b.get("text", "") for b in content if b["type"] == "text")
         if on_text and text:
             on_text(text)
@@ -52,9 +63,11 @@ class PlannerModel:
 
 
 class Plan:
-    def __init__(self, goal: Goal, history: list[Seen], backend: str, interactive: bool):
-        self.goal, self.history, self.interactive = goal, history, interactive
+    def __init__(self, goal: Goal, history: list[Seen], backend: str, interactive: bool, said_at: int = -1):
+        self.goal, self.history, self.interactive, self.said_at = goal, history, interactive, said_at
         self.backend = goal.backend or backend
+        # Tools take a bucket by name; a goal may write it as gs://NAME.
+        self.bucket = goal.bucket.removeprefix("gs://") if goal.bucket else None
         named = goal.base_model or ("gemini-2.5-flash" if self.backend == "vertex" else LOCAL_BASE_MODEL)
         self.rehearsal = self.backend == "local" and named.startswith("gemini-")
         self.base_model = LOCAL_BASE_MODEL if self.rehearsal else named
@@ -65,6 +78,10 @@ class Plan:
                 return seen
         return None
 
+    def spoke_since(self, seen: Seen) -> bool:
+        """Whether the user has written since this result (an answer in chat, or `--resume`)."""
+        return self.said_at > seen.at
+
     def next(self) -> list[dict[str, Any]]:
         g = self.goal
         if not g.training:
@@ -74,11 +91,18 @@ class Plan:
             return self.ask("Which Cloud Storage bucket should the datasets go to (gs://BUCKET)? "
                             "Set it in the goal or with GTO_BUCKET.")
         last = self.history[-1] if self.history else None
-        if last and last.is_error and last.name not in ("poll_metrics",):
-            if last.result.get("declined"):
+        # A failure stops the plan until the user answers it; their next words (or --resume) let it go on.
+        if last and last.is_error and not self.spoke_since(last):
+            if last.name == "poll_metrics":
+                if self.poll_failures() >= 2:
+                    return self.stop(f"poll_metrics failed twice in a row, so I stopped watching (the job itself "
+                                     f"keeps running):\n{last.text}\nFix that, then ask me to continue, or run "
+                                     f"`gto watch {last.input.get('job_id')}`.")
+            elif last.result.get("declined"):
                 return self.stop(f"Understood: {last.name} was not run, nothing was spent. Tell me what to change "
                                  "(for example fewer epochs or a smaller model) and I will continue.")
-            return self.stop(f"{last.name} failed, so I stopped here:\n{last.text}")
+            else:
+                return self.stop(f"{last.name} failed, so I stopped here:\n{last.text}")
         for phase in (self.preflight, self.dataset, self.job, self.monitor, self.evaluate, self.deliver):
             action = phase()
             if action is not None:
@@ -87,14 +111,16 @@ class Plan:
 
     def preflight(self) -> list[dict[str, Any]] | None:
         seen = self.last("check_environment")
+        args = {"backend": self.backend}
+        args.update({k: v for k, v in (("project", self.goal.project), ("region", self.goal.region),
+                                       ("bucket", self.bucket)) if v})
         if seen is None:
             intro = (f"Rehearsing on this machine with {LOCAL_BASE_MODEL}: {self.goal.base_model} tunes only on "
                      "Vertex AI, which needs a Google Cloud project and credentials. " if self.rehearsal else "")
-            args = {"backend": self.backend}
-            args.update({k: v for k, v in (("project", self.goal.project), ("region", self.goal.region),
-                                           ("bucket", self.goal.bucket)) if v})
             return self.call("check_environment", args, intro + "Phase 1: pre-flight checks.")
         if not seen.result.get("ok"):
+            if self.spoke_since(seen):  # the user says it is fixed, or changed the project: look again
+                return self.call("check_environment", args, "Phase 1: pre-flight checks, again.")
             failed = [c for c in seen.result.get("checks", []) if not c.get("ok")]
             lines = "\n".join(f"- {c.get('name')}: {c.get('detail')}" + (f"\n  fix: {c['fix']}" if c.get("fix") else "")
                               for c in failed)
@@ -117,9 +143,12 @@ class Plan:
                 return self.call("fix_dataset", {"path": todo[0]}, f"{todo[0]} has errors; writing a repaired copy.")
             return self.stop("The data still has errors after repair, so I stopped before spending anything. "
                              f"Full list: {validated.result.get('report_path')}")
-        if self.last("recommend_hyperparameters") is None:
+        split = self._split_needed(validated.result)
+        if split:
+            return self.call("split_dataset", {"path": train}, split)
+        if self.last("recommend_hyperparameters", ok=True) is None:
             return self.call("recommend_hyperparameters", {"base_model": self.base_model, "training_path": train})
-        if self.last("estimate_cost") is None:
+        if self.last("estimate_cost", ok=True) is None:
             return self.call("estimate_cost", self._drop_none(
                 {"base_model": self.base_model, "training_path": train, "epochs": self.hyper("epochs")}))
         uploads = {s.input.get("path"): s.result.get("uri") for s in self.history
@@ -127,7 +156,7 @@ class Plan:
         missing = [p for p in (train, val) if p and p not in uploads]
         if missing:
             return self.calls([("upload_to_gcs", self._drop_none(
-                {"path": p, "bucket": self.goal.bucket, "backend": self.backend})) for p in missing],
+                {"path": p, "bucket": self.bucket, "backend": self.backend})) for p in missing],
                 "Phase 2: uploading the data.")
         return None
 
@@ -166,23 +195,50 @@ class Plan:
         job_id = self.job_info()["job_id"]
         for name, text in (("choose_checkpoint", "Phase 4: choosing the checkpoint."),
                            ("compare_models", "Comparing the tuned model with the base model.")):
-            if self.last(name) is None:
+            if self.last(name, ok=True) is None:
                 return self.call(name, {"job_id": job_id}, text)
         return None
 
     def deliver(self) -> list[dict[str, Any]] | None:
         job_id = self.job_info()["job_id"]
-        if self.last("test_endpoint") is None:
+        if self.last("test_endpoint", ok=True) is None:
             return self.call("test_endpoint", {"job_id": job_id}, "Phase 5: testing the endpoint.")
-        if self.last("write_report") is None:
+        if self.last("write_report", ok=True) is None:
             return self.call("write_report", {"job_ids": [job_id]}, "Writing the report.")
         return None
 
     def datasets(self) -> tuple[str, str | None]:
-        """The files to use: the repaired copies when fix_dataset made them."""
+        """The files to use: the repaired copies when fix_dataset made them, and the two halves when split_dataset
+        held a validation set out of the training file."""
         fixed = {s.input.get("path"): s.result.get("output_path") for s in self.history
                  if s.name == "fix_dataset" and not s.is_error}
-        return fixed.get(self.goal.training, self.goal.training), fixed.get(self.goal.validation, self.goal.validation)
+        train = fixed.get(self.goal.training, self.goal.training)
+        if self.goal.validation:
+            return train, fixed.get(self.goal.validation, self.goal.validation)
+        for s in self.history:
+            if s.name == "split_dataset" and not s.is_error and s.input.get("path") == train:
+                return s.result["train_path"], s.result["validation_path"]
+        return train, None
+
+    def _split_needed(self, validated: dict[str, Any]) -> str | None:
+        """Why to hold out a validation set now, or None: only when the user gave none, once, and there are enough
+        examples (split_dataset refuses fewer than 20)."""
+        if self.goal.validation or any(s.name == "split_dataset" for s in self.history):
+            return None
+        examples = (validated.get("train") or {}).get("examples") or 0
+        if examples < 20:
+            return None
+        return ("No validation set was given: holding 10% of the training examples out, so overfitting shows in "
+                "the eval loss and the tuned model is compared with its base on prompts it never saw.")
+
+    def poll_failures(self) -> int:
+        """How many poll_metrics calls in a row have failed since the user last wrote."""
+        count = 0
+        for seen in reversed(self.history):
+            if seen.name != "poll_metrics" or not seen.is_error or self.spoke_since(seen):
+                break
+            count += 1
+        return count
 
     def hyper(self, name: str) -> Any:
         explicit = getattr(self.goal, name)
@@ -201,7 +257,9 @@ class Plan:
 
     def calls(self, pairs: list[tuple[str, dict[str, Any]]], text: str | None = None) -> list[dict[str, Any]]:
         blocks: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
-        blocks += [{"type": "tool_use", "id": f"toolu_planner_{next(_ids)}", "name": n, "input": a} for n, a in pairs]
+        # Random ids: a resumed run is a new process, and a repeated id in one conversation is rejected by Claude.
+        blocks += [{"type": "tool_use", "id": f"toolu_planner_{secrets.token_hex(8)}", "name": n, "input": a}
+                   for n, a in pairs]
         return blocks
 
     def ask(self, question: str) -> list[dict[str, Any]]:
@@ -218,26 +276,20 @@ class Plan:
         return {k: v for k, v in args.items() if v is not None}
 
 
-def _user_texts(messages: list[Message]) -> list[str]:
-    texts = []
-    for m in messages:
-        if m["role"] != "user":
-            continue
-        if isinstance(m["content"], str):
-            texts.append(m["content"])
-        else:
-            texts += [b["text"] for b in m["content"] if b.get("type") == "text"]
-    return texts
-
-
-def _history(messages: list[Message]) -> list[Seen]:
+def _read(messages: list[Message]) -> tuple[list[tuple[int, str]], list[Seen]]:
+    """The user's own words and the tool calls with their results, each with its position in the conversation."""
     calls: dict[str, dict[str, Any]] = {}
+    said: list[tuple[int, str]] = []
     seen: list[Seen] = []
+    at = 0
     for m in messages:
-        if not isinstance(m["content"], list):
-            continue
-        for block in m["content"]:
-            if block.get("type") == "tool_use":
+        blocks = m["content"] if isinstance(m["content"], list) else [{"type": "text", "text": m["content"]}]
+        for block in blocks:
+            at += 1
+            if block.get("type") == "text" and m["role"] == "user":
+                if from_user(block["text"]):
+                    said.append((at, block["text"]))
+            elif block.get("type") == "tool_use":
                 calls[block["id"]] = block
             elif block.get("type") == "tool_result" and block["tool_use_id"] in calls:
                 call = calls[block["tool_use_id"]]
@@ -249,5 +301,5 @@ def _history(messages: list[Message]) -> list[Seen]:
                 if block.get("is_error"):
                     result = {"error": text, "declined": text.startswith("The user declined")}
                 seen.append(Seen(call["name"], call.get("input") or {}, result if isinstance(result, dict) else {},
-                                 bool(block.get("is_error")), text))
-    return seen
+                                 bool(block.get("is_error")), text, at))
+    return said, seen

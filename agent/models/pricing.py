@@ -13,7 +13,9 @@ def _rows() -> list[dict]:
 
 
 def call_cost(model_id: str, input_tokens: int, output_tokens: int, cache_write: int = 0, cache_read: int = 0) -> float:
+    """USD for one call: the longest matching prefix's prices, else the most expensive row's."""
     rows = _rows()
-    row = next((r for r in rows if model_id.startswith(r["prefix"])), None) or max(rows, key=lambda r: r["output"])
+    matches = [r for r in rows if model_id.startswith(r["prefix"])]
+    row = max(matches, key=lambda r: len(r["prefix"])) if matches else max(rows, key=lambda r: r["output"])
     return (input_tokens * row["input"] + output_tokens * row["output"] + cache_write * row["cache_write"]
             + cache_read * row["cache_read"]) / 1_000_000

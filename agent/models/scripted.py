@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import itertools
+import secrets
 from collections.abc import Callable
 from typing import Any
 
@@ -10,17 +10,20 @@ from agent.models import Message, Turn, Usage
 from tools.registry import Tool
 
 Step = Message | Callable[[list[Message]], Message]
-_ids = itertools.count(1)
+
+
+def _id() -> str:
+    return f"toolu_scripted_{secrets.token_hex(8)}"
 
 
 def say(text: str) -> Message:
     return {"role": "assistant", "content": [{"type": "text", "text": text}]}
 
 
-def call(name: str, arguments: dict[str, Any] | None = None, text: str | None = None, **more: Any) -> Message:
-    """An assistant turn that calls one tool (or several: pass more=name->arguments via `calls`)."""
+def call(name: str, arguments: dict[str, Any] | None = None, text: str | None = None) -> Message:
+    """An assistant turn that calls one tool, after optional text (`calls` makes a turn with several)."""
     content: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
-    content.append({"type": "tool_use", "id": f"toolu_scripted_{next(_ids)}", "name": name, "input": arguments or {}})
+    content.append({"type": "tool_use", "id": _id(), "name": name, "input": arguments or {}})
     return {"role": "assistant", "content": content}
 
 
@@ -29,7 +32,7 @@ def calls(*pairs: tuple[str, dict[str, Any]]) -> Message:
     return {
         "role": "assistant",
         "content": [
-            {"type": "tool_use", "id": f"toolu_scripted_{next(_ids)}", "name": n, "input": a} for n, a in pairs
+            {"type": "tool_use", "id": _id(), "name": n, "input": a} for n, a in pairs
         ],
     }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 import anthropic
 import httpx
@@ -91,3 +92,47 @@ def test_missing_key_is_a_clear_error():
 
     with pytest.raises(ModelUnavailable, match="ANTHROPIC_API_KEY"):
         ClaudeModel()
+
+
+@pytest.mark.parametrize("response, says", [
+    (httpx.Response(401, json={"type": "error", "error": {"type": "authentication_error",
+                                                          "message": "invalid x-api-key"}}), "ANTHROPIC_API_KEY"),
+    (httpx.Response(400, json={"type": "error", "error": {"type": "invalid_request_error",
+                                                          "message": "tool_use ids must be unique"}}),
+     "rejected the request (400: tool_use ids must be unique)"),
+    (httpx.Response(404, json={"type": "error", "error": {"type": "not_found_error", "message": "model: nope"}}),
+     "--model claude:MODEL"),
+])
+def test_api_errors_become_a_model_error_that_says_what_to_do(double_tool, httpx2_mock, response, says):
+    from agent.models import ModelError
+
+    httpx2_mock.post(URL).mock(return_value=response)
+    model = ClaudeModel(client=anthropic.Anthropic(api_key="sk-ant-test", max_retries=0))
+    with pytest.raises(ModelError, match=re.escape(says)):
+        model.complete("system", [{"role": "user", "content": "hi"}], [double_tool])
+
+
+def test_an_unreachable_api_is_a_model_error(double_tool, httpx2_mock):
+    import httpx2
+
+    from agent.models import ModelError
+
+    httpx2_mock.post(URL).mock(side_effect=httpx2.ConnectError("connection refused"))
+    model = ClaudeModel(client=anthropic.Anthropic(api_key="sk-ant-test", max_retries=0))
+    with pytest.raises(ModelError, match="Could not reach the Anthropic API"):
+        model.complete("system", [{"role": "user", "content": "hi"}], [double_tool])
+
+
+def test_gto_run_with_a_rejected_key_exits_1_and_records_the_error(httpx2_mock, monkeypatch, workspace):
+    from typer.testing import CliRunner
+
+    from agent.cli import app
+
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-bad-key-000000")
+    httpx2_mock.post(URL).mock(return_value=httpx.Response(401, json={
+        "type": "error", "error": {"type": "authentication_error", "message": "invalid x-api-key"}}))
+    result = CliRunner().invoke(app, ["run", "Tune on data/t.jsonl", "--model", "claude", "--backend", "local"])
+    assert result.exit_code == 1, result.output
+    assert "Claude refused the credentials" in result.output and "Traceback" not in result.output
+    with workspace.connect() as db:
+        assert [r["status"] for r in db.execute("SELECT status FROM runs")] == ["error"]

@@ -46,3 +46,36 @@ def test_tools_lists_the_registry_as_json():
     assert result.exit_code == 0
     names = {t["name"] for t in json.loads(result.stdout)}
     assert {"validate_dataset", "estimate_cost"} <= names
+
+
+def test_call_needs_a_json_object():
+    result = runner.invoke(app, ["call", "validate_dataset", "[1]"])
+    assert result.exit_code == 2 and "must be a JSON object" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_run_id_alone_resumes_that_run(workspace):
+    first = runner.invoke(app, ["run", "tune something", "--model", "planner", "--backend", "local"])
+    assert first.exit_code == 1  # one-shot, no dataset: it stops and says so
+    with workspace.connect() as db:
+        (run_id,) = [r["run_id"] for r in db.execute("SELECT run_id FROM runs")]
+    again = runner.invoke(app, ["run", "--run-id", run_id, "--model", "planner", "--backend", "local"])
+    assert f"Resuming run {run_id}" in again.output
+
+
+def test_chat_and_run_take_every_limit_the_limit_messages_name():
+    import re
+
+    from agent import loop
+
+    named = set(re.findall(r"--[a-z-]+", open(loop.__file__).read()))
+    assert named >= {"--max-calls", "--budget", "--timeout", "--max-tokens"}
+    for command in ("run", "chat"):
+        options = {o for p in typer_command(command).params for o in p.opts}
+        assert named <= options, (command, named - options)
+
+
+def typer_command(name: str):  # noqa: ANN201 - the click command behind a typer command
+    import typer.main
+
+    return typer.main.get_command(app).commands[name]  # type: ignore[attr-defined]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 import httpx
 import pytest
@@ -75,3 +76,41 @@ def test_tool_errors_reach_gemini_as_error_responses(ctx, double_tool):
     second = json.loads(route.calls[1].request.content)
     error = second["contents"][2]["parts"][0]["functionResponse"]["response"]["error"]
     assert "field 'n'" in error
+
+
+@respx.mock
+@pytest.mark.parametrize("status, says", [(403, "GEMINI_API_KEY"), (400, "rejected the request (400: bad turn order)")])
+def test_api_errors_become_a_model_error_that_says_what_to_do(double_tool, status, says):
+    from agent.models import ModelError
+
+    respx.post(URL).mock(return_value=httpx.Response(status, json={"error": {
+        "code": status, "message": "bad turn order" if status == 400 else "API key not valid",
+        "status": "INVALID_ARGUMENT" if status == 400 else "PERMISSION_DENIED"}}))
+    with pytest.raises(ModelError, match=re.escape(says)):
+        GeminiModel().complete("system", [{"role": "user", "content": "hi"}], [double_tool])
+
+
+@respx.mock
+def test_an_unreachable_api_is_a_model_error(double_tool):
+    from agent.models import ModelError
+
+    from google import genai
+    from google.genai import types
+
+    respx.post(URL).mock(side_effect=httpx.ConnectError("connection refused"))
+    once = types.HttpOptions(retry_options=types.HttpRetryOptions(attempts=1))  # the default retries take seconds
+    model = GeminiModel(client=genai.Client(api_key="AIzaFAKEFAKEFAKEFAKEFAKEFAKE", http_options=once))
+    with pytest.raises(ModelError, match="Could not reach Gemini"):
+        model.complete("system", [{"role": "user", "content": "hi"}], [double_tool])
+
+
+def test_call_ids_without_one_from_gemini_are_unique_across_processes():
+    import importlib
+
+    import agent.models.gemini as gemini
+    from google.genai import types
+
+    response = types.GenerateContentResponse(candidates=[types.Candidate(content=types.Content(
+        role="model", parts=[types.Part(function_call=types.FunctionCall(name="test_double", args={"n": 1}))]))])
+    ids = [importlib.reload(gemini).from_response(response)[0]["id"] for _ in range(2)]  # each a new process
+    assert ids[0] != ids[1] and ids[0].startswith("toolu_gemini_")

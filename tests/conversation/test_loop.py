@@ -124,13 +124,22 @@ def test_interruption_closes_open_tool_calls_and_keeps_the_transcript(ctx, loop_
 
 
 def test_one_shot_nudges_when_criteria_are_unmet_then_stops(ctx, loop_tools):
-    model = ScriptedModel([say("I am done."), say("Still done."), say("Really done.")])
+    model = ScriptedModel([call("test_double", {"n": 1}), say("I am done."), call("test_double", {"n": 2}),
+                           say("Still done."), call("test_double", {"n": 3}), say("Really done.")])
     agent = make_agent(ctx, model, nudges=2)
     criteria = agent.run("tune something")
     model.assert_complete()
     nudges = [m for m in agent.messages if m["role"] == "user" and "not met yet" in str(m["content"])]
     assert len(nudges) == 2
     assert not any(c.met for c in criteria if c.applicable)
+
+
+def test_a_model_waiting_for_the_user_is_not_nudged(ctx, loop_tools):
+    model = ScriptedModel([say("Which dataset should I use?")])
+    agent = make_agent(ctx, model, nudges=2)
+    agent.run("tune something")
+    model.assert_complete()
+    assert [m["role"] for m in agent.messages] == ["user", "assistant"]
 
 
 def test_transcript_is_redacted_and_resumable(ctx, loop_tools, monkeypatch):
@@ -163,3 +172,76 @@ def test_drive_records_the_run_and_resume_continues_it(ctx, loop_tools, workspac
     with workspace.connect() as db:
         row = db.execute("SELECT status FROM runs WHERE run_id = ?", (result.run_id,)).fetchone()
     assert row["status"] == "incomplete"
+
+
+def test_a_project_region_and_bucket_in_the_goal_are_used_by_every_tool(workspace, monkeypatch):
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "env-project")
+    out = io.StringIO()
+    console = Console(out=out, color=False, can_ask=False)
+    goal = "Tune on data/t.jsonl for project acme-prod in europe-west4, bucket gs://acme-data/tuning"
+    agent = open_session(model=ScriptedModel([say("ok")]), console=console, workspace=workspace, goal=goal,
+                         backend="local")
+    s = agent.ctx.settings
+    assert (s.project, s.region, s.bucket) == ("acme-prod", "europe-west4", "acme-data")
+    assert "Project: acme-prod (from the goal)" in out.getvalue()
+
+    flagged = open_session(model=ScriptedModel([say("ok")]), console=console, workspace=workspace, goal=goal,
+                           backend="local", project="flag-project")
+    assert flagged.ctx.settings.project == "flag-project"
+    flagged.run(goal)
+    assert "names project acme-prod, but --project flag-project was given" in out.getvalue()
+
+
+def test_a_project_named_later_in_chat_is_used_from_then_on(workspace, monkeypatch):
+    monkeypatch.delenv("GOOGLE_CLOUD_PROJECT", raising=False)
+    out = io.StringIO()
+    agent = open_session(model=ScriptedModel([say("ok"), say("ok")]), console=Console(out=out, color=False),
+                         workspace=workspace, goal="(chat)", interactive=True, backend="local")
+    agent.run("hello")
+    assert agent.ctx.settings.project is None
+    agent.run("use the project called acme-prod")
+    assert agent.ctx.settings.project == "acme-prod" and "Using project acme-prod" in out.getvalue()
+
+
+class Refuses:
+    """A model that works one step, then refuses (Claude's stop_reason "refusal")."""
+
+    name = "refuses"
+
+    def __init__(self):
+        self.calls = 0
+
+    def complete(self, system, messages, tools, on_text=None):  # noqa: ANN001, ANN201
+        from agent.models import Turn
+
+        self.calls += 1
+        if self.calls == 1:
+            return Turn({"role": "assistant", "content": [
+                {"type": "tool_use", "id": "toolu_r1", "name": "test_double", "input": {"n": 1}}]},
+                stop_reason="tool_use")
+        return Turn({"role": "assistant", "content": [{"type": "text", "text": "I can't help with that."}]},
+                    stop_reason="refusal")
+
+
+def test_a_refusal_is_not_nudged(ctx, loop_tools):
+    model = Refuses()
+    agent = make_agent(ctx, model, nudges=2)  # type: ignore[arg-type]
+    agent.run("tune something")
+    assert model.calls == 2
+    assert not [m for m in agent.messages if m["role"] == "user" and "not met yet" in str(m["content"])]
+
+
+def test_a_tool_that_crashes_leaves_every_call_answered(ctx, loop_tools, scratch_registry):
+    @tool
+    def test_broken(args: CountInput) -> CountOutput:
+        """Stand in for a tool with a bug."""
+        raise OSError("no space left on device")
+
+    model = ScriptedModel([calls(("test_double", {"n": 1}), ("test_broken", {"n": 2}), ("test_double", {"n": 3}))])
+    agent = make_agent(ctx, model)
+    with pytest.raises(OSError):
+        agent.run("go")
+    results = tool_results(agent.messages)
+    assert [r["is_error"] for r in results] == [False, True, True]
+    assert "OSError: no space left on device" in results[1]["content"]
+    assert Transcript.load(agent.transcript.path).messages == agent.messages

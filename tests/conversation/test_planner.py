@@ -117,3 +117,109 @@ def test_explicit_hyperparameters_win_over_recommendations():
     assert create["name"] == "create_tuning_job"
     assert create["input"] == {"training_dataset_uri": "local://t", "base_model": "gemma-3-270m", "epochs": 7,
                                "adapter_size": 8, "learning_rate_multiplier": 1.0, "backend": "local"}
+
+
+@pytest.mark.parametrize("text, project", [
+    ("Tune on data/t.jsonl for the project described in the README", None),
+    ("Tune on data/t.jsonl in my project called acme-prod", "acme-prod"),
+    ("Tune on data/t.jsonl, project id: demo123", "demo123"),
+    ("Tune on data/t.jsonl, project is described below; project my-proj-7", "my-proj-7"),
+    ("Tune on data/t.jsonl, project called acme", None),  # 4 characters: no Google Cloud project id
+    ("Tune on data/t.jsonl, project: Acme-Prod", None),  # project ids are lowercase
+])
+def test_only_a_plausible_project_id_is_read_from_the_goal(text, project):
+    assert parse_goal(text).project == project
+
+
+def steps_to_create(model, messages):
+    """Walk the planner from the goal to its create_tuning_job call, answering each step as a tool would."""
+    for result in ({"ok": True, "checks": []}, {"ok": True, "train": {"errors": 0}},
+                   {"epochs": {"value": 3}}, {"training_cost_usd": 0}, {"uri": "local://t"}):
+        answer(messages, turn(model, messages), result)
+    return tool_use(turn(model, messages))
+
+
+def test_after_a_declined_job_the_users_answer_lets_it_go_on_with_the_change():
+    model = PlannerModel(interactive=True)
+    messages = [{"role": "user", "content": "Tune on data/t.jsonl, 3 epochs"}]
+    create = steps_to_create(model, messages)
+    assert create["name"] == "create_tuning_job" and create["input"]["epochs"] == 3
+    answer(messages, [{"type": "tool_use", **create}], "The user declined: it costs $4. Nothing was done.",
+           is_error=True)
+    stop = turn(model, messages)
+    assert "nothing was spent" in stop[0]["text"] and turn(model, messages) == stop  # asked again: still stopped
+    messages += [{"role": "assistant", "content": stop}, {"role": "user", "content": "use 1 epoch and go ahead"}]
+    again = tool_use(turn(model, messages))
+    assert again["name"] == "create_tuning_job" and again["input"]["epochs"] == 1
+
+
+def test_a_failed_preflight_is_checked_again_once_the_user_writes():
+    model = PlannerModel(interactive=True)
+    messages = [{"role": "user", "content": "Tune on data/t.jsonl"}]
+    answer(messages, turn(model, messages), {"ok": False, "checks": [{"name": "credentials", "ok": False,
+                                                                      "detail": "none found", "fix": "gcloud auth"}]})
+    stop = turn(model, messages)
+    assert "Pre-flight checks failed" in stop[0]["text"] and "gcloud auth" in stop[0]["text"]
+    messages += [{"role": "assistant", "content": stop}, {"role": "user", "content": "fixed it, try again"}]
+    assert tool_use(turn(model, messages))["name"] == "check_environment"
+
+
+def test_a_failed_tool_is_retried_after_resume_but_not_after_the_loops_reminder():
+    from prompts import render
+
+    model = PlannerModel()
+    messages = [{"role": "user", "content": "Tune on data/t.jsonl"}]
+    answer(messages, turn(model, messages), {"ok": True, "checks": []})
+    answer(messages, turn(model, messages), "validate_dataset failed: disk full", is_error=True)
+    stop = turn(model, messages)
+    messages += [{"role": "assistant", "content": stop},
+                 {"role": "user", "content": render("nudge", missing="Dataset validated and uploaded (not done)")}]
+    assert turn(model, messages) == stop  # the reminder is not the user answering
+    messages += [{"role": "assistant", "content": stop}, {"role": "user", "content": "Continue where you stopped."}]
+    assert tool_use(turn(model, messages))["name"] == "validate_dataset"
+
+
+def test_poll_metrics_failing_twice_in_a_row_stops_watching():
+    model = PlannerModel()
+    messages = [{"role": "user", "content": "Tune on data/t.jsonl"}]
+    create = steps_to_create(model, messages)
+    answer(messages, [{"type": "tool_use", **create}], {"job": {"job_id": "local-1", "state": "RUNNING"}})
+    poll = turn(model, messages)
+    assert tool_use(poll)["name"] == "poll_metrics"
+    answer(messages, poll, "poll_metrics failed: the backend is unreachable", is_error=True)
+    second = turn(model, messages)
+    assert tool_use(second)["name"] == "poll_metrics"  # one failure may be a blip
+    answer(messages, second, "poll_metrics failed: the backend is unreachable", is_error=True)
+    stop = turn(model, messages)
+    assert stop == [{"type": "text", "text": stop[0]["text"]}] and "failed twice in a row" in stop[0]["text"]
+    assert "gto watch local-1" in stop[0]["text"]
+
+
+def test_call_ids_are_unique_across_processes():
+    import importlib
+
+    import agent.models.planner as planner
+
+    ids = []
+    for _ in range(2):  # each run starts a new process, as a resumed one does
+        fresh = importlib.reload(planner)
+        ids.append(tool_use(turn(fresh.PlannerModel(), [{"role": "user", "content": "Tune on data/t.jsonl"}]))["id"])
+    assert ids[0] != ids[1] and ids[0].startswith("toolu_planner_")
+
+
+def test_a_bucket_named_as_a_gs_uri_goes_to_the_tools_by_name():
+    model = PlannerModel(backend="vertex")
+    messages = [{"role": "user", "content": "Tune gemini-2.5-flash on d/t.jsonl, bucket gs://acme-data/tuning"}]
+    assert tool_use(turn(model, messages))["input"]["bucket"] == "acme-data"
+
+
+def test_the_sessions_settings_win_over_the_text():
+    from tools.context import Settings
+
+    settings = Settings(project="flag-project", bucket="flag-bucket")
+    model = PlannerModel(backend="vertex", settings=settings)
+    messages = [{"role": "user", "content": "Tune gemini-2.5-flash on d/t.jsonl for project text-project"}]
+    assert tool_use(turn(model, messages))["input"] == {"backend": "vertex", "project": "flag-project",
+                                                       "bucket": "flag-bucket"}
+    settings.project = "changed-later"  # the loop follows a later message: the planner reads the live settings
+    assert tool_use(turn(model, messages))["input"]["project"] == "changed-later"

@@ -56,3 +56,67 @@ def test_ctrl_c_during_a_step_returns_to_the_prompt_with_nothing_lost(workspace,
 def test_switching_model_by_slash_command(workspace):
     repl, out = chat(workspace, ScriptedModel([]), "/model planner\r/model\r/exit\r")
     assert out.count("Brain: planner") >= 2
+
+
+def test_a_failed_model_call_is_shown_and_the_chat_goes_on(workspace, loop_tools):
+    from agent.models import ModelError
+
+    def unreachable(messages):  # noqa: ANN001, ANN202
+        raise ModelError("Could not reach the Anthropic API. Check the network.")
+
+    model = ScriptedModel([unreachable, say("Back again.")])
+    repl, out = chat(workspace, model, "hello\rhello again\r/exit\r")
+    model.assert_complete()
+    assert "Could not reach the Anthropic API" in out and "Back again." in out
+
+
+def test_save_to_a_missing_folder_says_so_and_the_chat_goes_on(workspace, tmp_path):
+    missing = tmp_path / "no" / "such" / "dir" / "t.jsonl"
+    repl, out = chat(workspace, ScriptedModel([]), f"/save {missing}\r/save {tmp_path}\r/save {tmp_path / 'ok.jsonl'}\r"
+                                                   "/exit\r")
+    assert out.count("Could not save to") == 2
+    assert (tmp_path / "ok.jsonl").is_file() and "Saved:" in out
+
+
+def test_switching_to_the_planner_keeps_the_sessions_project(workspace, monkeypatch):
+    monkeypatch.delenv("GOOGLE_CLOUD_PROJECT", raising=False)
+    out = io.StringIO()
+    console = Console(out=out, color=False, can_ask=False)
+    agent = open_session(model=ScriptedModel([]), console=console, workspace=workspace, interactive=True,
+                         goal="(chat)", project="acme-prod", region="europe-west4", bucket="acme-data")
+    with create_pipe_input() as pipe:
+        Repl(agent, console, session=PromptSession(input=pipe, output=DummyOutput())).command("/model planner")
+    content = agent.model.complete("", [{"role": "user", "content": "Tune on data/t.jsonl"}], []).message["content"]
+    check = next(b for b in content if b["type"] == "tool_use")
+    assert check["input"] == {"backend": "local", "project": "acme-prod", "region": "europe-west4",
+                              "bucket": "acme-data"}
+
+
+def test_chat_history_on_disk_is_redacted(workspace, monkeypatch):
+    from agent.repl import RedactedHistory
+
+    monkeypatch.setenv("GEMINI_API_KEY", "plainsecretvalue12345")
+    agent = open_session(model=ScriptedModel([]), console=Console(out=io.StringIO()), workspace=workspace,
+                         interactive=True, goal="(chat)")
+    with create_pipe_input() as pipe:
+        default = Repl(agent, Console(out=io.StringIO()), session=None).session.history
+        assert isinstance(default, RedactedHistory)
+        pipe.send_text("use key plainsecretvalue12345 and sk-ant-api03-abcdefghijkl\r")
+        PromptSession(input=pipe, output=DummyOutput(), history=default).prompt("gto> ")
+    saved = (workspace.root / "chat_history").read_text()
+    assert "use key [REDACTED] and [REDACTED]" in saved and "plainsecret" not in saved and "abcdefghijkl" not in saved
+
+
+def test_limits_apply_to_each_message_in_chat(workspace, loop_tools):
+    from agent.loop import Limits
+
+    out = io.StringIO()
+    console = Console(out=out, color=False, can_ask=False)
+    model = ScriptedModel([call("test_double", {"n": 1}), say("one"), call("test_double", {"n": 2}), say("two")])
+    agent = open_session(model=model, console=console, workspace=workspace, interactive=True, goal="(chat)",
+                         limits=Limits(max_model_calls=2))
+    with create_pipe_input() as pipe:
+        pipe.send_text("first\rsecond\r/exit\r")
+        Repl(agent, console, session=PromptSession(input=pipe, output=DummyOutput())).loop()
+    model.assert_complete()
+    assert "Stopped after" not in out.getvalue() and agent.totals.model_calls == 4

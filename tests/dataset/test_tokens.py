@@ -36,6 +36,8 @@ def test_estimate_is_about_four_characters_a_token_and_says_so():
     # Chinese takes about a token per two characters in Gemma's vocabulary (23 for 39 measured), not one per four.
     assert counter.count("\u6570\u636e" * 20) == 20
     assert counter.count("caf\u00e9 cr\u00e8me") == 3  # accented Latin stays near four characters a token
+    # Cyrillic (two bytes a letter) comes out near three characters a token, as tools/tokens.py says.
+    assert counter.count("\u041f\u0440\u0438\u0432\u0435\u0442 " * 10) == 22  # 70 characters
 
 
 def test_a_tokenizer_json_gives_exact_counts(tokenizer_json, monkeypatch):

@@ -179,6 +179,7 @@ def assorted_rows(good_rows):
     rows[250] = rows[17]
     rows[700] = rows[17]
     rows[333] = {"contents": [{"role": "user", "parts": [{"text": "a"}]}]}
+    rows[444] = {"contents": [{"role": "", "parts": [{"text": "a"}]}, {"role": "model", "parts": [{"text": "b"}]}]}
     rows[555] = {"contents": [{"role": "user", "parts": [{"text": "\u6570\u636e" * 40}]},
                               {"role": "model", "parts": [{"text": "caf\u00e9"}]}]}
     rows.insert(600, b"")
@@ -211,6 +212,7 @@ def test_fast_paths_accept_exactly_what_the_detailed_rules_accept(monkeypatch, w
     monkeypatch.setattr(gemini_format, "dict_fast", lambda obj: None)
     detailed = validate(str(path), None, "gemini-2.5-flash", ctx)
     assert comparable(typed) == comparable(plain) == comparable(detailed)
+    assert [e.line for e in typed.train.errors_by_kind["missing_role"].examples] == [445]  # the empty role
 
 
 def test_memory_stays_flat(tmp_path, ctx):

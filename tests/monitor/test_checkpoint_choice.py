@@ -92,3 +92,21 @@ def test_no_checkpoints_yet_is_a_clear_error(ctx, fake):
     result = dispatch("choose_checkpoint", {"job_id": "local-none"}, ctx)
     assert result.is_error and "no checkpoints yet (state RUNNING)" in result.content
     assert "poll_metrics" in result.content
+
+
+def test_nan_eval_losses_are_stepped_over_not_a_crash(ctx, fake):
+    nan = float("nan")
+    add(fake, "local-nan", [nan, 0.8, 0.7, nan], [0.5, 0.6, 0.7, 0.1])
+    out = dispatch("choose_checkpoint", {"job_id": "local-nan"}, ctx)
+    assert not out.is_error, out.content
+    assert out.data["checkpoint"]["checkpoint_id"] == "3"
+    assert "lowest eval loss (0.7" in out.data["reason"] and "NaN or infinite were not considered" in out.data["reason"]
+
+
+def test_a_run_diverged_at_every_checkpoint_falls_back_to_train_loss_and_says_why(ctx, fake):
+    nan = float("nan")
+    add(fake, "local-div", [nan, nan, float("inf"), nan])
+    out = dispatch("choose_checkpoint", {"job_id": "local-div", "set_default": False}, ctx)
+    assert not out.is_error, out.content
+    assert out.data["checkpoint"]["checkpoint_id"] == "4"  # the train loss is finite and lowest there
+    assert "run diverged" in out.data["reason"] and "no validation set" not in out.data["reason"]

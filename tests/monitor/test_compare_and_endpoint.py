@@ -121,3 +121,20 @@ def test_endpoint_without_a_server_uses_generate(ctx, job, fake):
     assert out["ok"] is True and out["via"] == "local backend generate"
     assert out["samples"][0]["response"] == '{"capital": "Nairobi"}'
     assert dispatch("test_endpoint", {}, ctx).is_error
+
+
+def test_local_endpoint_is_reached_even_with_vertex_set_in_the_environment(ctx, fake, job, monkeypatch):
+    monkeypatch.setenv("GOOGLE_GENAI_USE_VERTEXAI", "true")
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "my-proj")
+    monkeypatch.setenv("GOOGLE_CLOUD_LOCATION", "us-central1")
+    out = dispatch("test_endpoint", {"job_id": "local-cmp", "n": 1}, ctx).data
+    assert out["ok"] is True, out["samples"]
+    assert fake.requests[0]["path"] == "/v1beta/models/local-cmp/checkpoint-2:generateContent"
+
+
+def test_endpoint_sends_no_more_than_n_of_the_given_prompts(ctx, fake, job):
+    prompts = [f"Capital of {c}?" for c, _ in CITIES]
+    out = dispatch("test_endpoint", {"job_id": "local-cmp", "prompts": prompts, "n": 2}, ctx).data
+    assert [s["prompt"] for s in out["samples"]] == prompts[:2] and len(fake.requests) == 2
+    repeated = dispatch("test_endpoint", {"job_id": "local-cmp", "prompts": prompts[:1], "n": 3}, ctx).data
+    assert [s["prompt"] for s in repeated["samples"]] == prompts[:1] * 3

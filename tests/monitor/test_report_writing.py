@@ -261,3 +261,69 @@ def test_jobs_overview_reads_the_workspace_alone(ctx, tmp_path):
     assert [(r.job_id, r.state, r.best_eval_loss, r.final_train_loss) for r in rows] == [
         ("local-ws", "SUCCEEDED", 0.71, TRAIN_LAST)]
     assert rows_table(rows)[2].startswith("| from-disk | SUCCEEDED | 3 | auto | auto | 0.4242 | 0.71 (3) | 74.0% |")
+
+
+def test_a_diverged_run_known_only_to_the_workspace_still_gets_its_report_and_summary(ctx, fake):
+    # SQLite keeps NaN as NULL and the workspace turns it back into NaN: the report must take that, not crash.
+    job = FakeBackend().add_job("local-gone", [JobState.FAILED], epochs=3, total_steps=90,
+                                checkpoints=checkpoints("local-gone", [30, 60, 90]), error="loss became NaN")
+    ctx.workspace.save_job(job)  # the fake backend no longer knows the job: only the workspace answers
+    nan = float("nan")
+    ctx.workspace.add_metrics("local-gone", EVAL_LOSS, points([nan, nan, nan], 30, start=30, every=30))
+    ctx.workspace.add_metrics("local-gone", TRAIN_LOSS, points([2.0] * 30 + [nan] * 60, 30))
+    assert all(p.value != p.value for p in ctx.workspace.get_metrics("local-gone")[EVAL_LOSS])  # NaN came back
+    out = dispatch("write_report", {"job_ids": ["local-gone"]}, ctx)
+    assert not out.is_error, out.content
+    assert "run diverged" in open(out.data["path"]).read()
+    assert "Best checkpoint" in render_summary(ctx, "local-gone")
+
+
+def test_local_code_example_ignores_a_vertex_setting_in_the_environment(ctx, fake, reported, monkeypatch):
+    monkeypatch.setenv("GOOGLE_GENAI_USE_VERTEXAI", "true")  # common in a shell set up for Vertex AI
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "my-proj")
+    monkeypatch.setenv("GOOGLE_CLOUD_LOCATION", "us-central1")
+    python = code_block(open(reported["path"]).read(), "python", "## Endpoint and code examples")
+    assert "vertexai=False" in python
+    with fake.serve_endpoint("local-rep/checkpoint-3") as url:
+        printed = []
+        exec(python.replace("http://127.0.0.1:8765", url), {"print": printed.append})  # noqa: S102 - our snippet
+    assert printed == ["Lima"]
+
+
+@pytest.mark.parametrize(("region", "serving"), [("europe-west4", "eu"), ("us-central1", "us")])
+def test_gemini_3_examples_call_the_multi_region_that_serves_them(ctx, tmp_path, region, serving):
+    vertex = FakeBackend(name="vertex")
+    ctx._backends["vertex"] = vertex
+    job_id, endpoint = f"projects/123/locations/{region}/tuningJobs/456", f"projects/123/locations/{region}/endpoints/7"
+    vertex.add_job(job_id, [JobState.SUCCEEDED], metrics(), base_model="gemini-3.5-flash", endpoint=endpoint, epochs=3)
+    out = dispatch("write_report", {"job_ids": [job_id], "output_dir": str(tmp_path / "r")}, ctx).data
+    text = open(out["path"]).read()
+    python = code_block(text, "python", "## Endpoint and code examples")
+    assert f'genai.Client(vertexai=True, project="123", location="{serving}")' in python
+    assert 'ThinkingConfig(thinking_level="MINIMAL")' in python
+    assert f"https://aiplatform.{serving}.rep.googleapis.com/v1/{endpoint}:generateContent" in text
+
+
+def test_pre_job_results_are_the_ones_about_this_jobs_dataset_model_and_project(ctx, tmp_path):
+    vertex = FakeBackend(name="vertex")
+    ctx._backends["vertex"] = vertex
+    mine, other = tmp_path / "mine.jsonl", tmp_path / "other.jsonl"
+    ctx.workspace.record_dataset(str(mine), {"examples": 10, "valid_examples": 10, "tokens": 900})
+    ctx.workspace.record_dataset("gs://bkt/mine.jsonl", {"source": str(mine)})  # what upload_to_gcs records
+    for path, model, project, label in ((mine, "gemini-2.5-flash", "my-proj", "MINE"),
+                                        (other, "gemini-2.5-pro", "other-proj", "OTHER")):
+        ctx.workspace.log_event(None, "tool:check_environment", "ok", PreflightReport(
+            backend="vertex", ok=True, project=project, region="us-central1", checks=[]).model_dump(mode="json"))
+        ctx.workspace.log_event(None, "tool:validate_dataset", "ok", {
+            "ok": True, "summary": f"Ready to tune. {label}", "train": {"path": str(path)}})
+        ctx.workspace.log_event(None, "tool:recommend_hyperparameters", "ok", {
+            "base_model": model, "epochs": {"value": 7 if label == "MINE" else 99, "reason": label}})
+    job_id = "projects/my-proj/locations/us-central1/tuningJobs/31"
+    vertex.add_job(job_id, [JobState.SUCCEEDED], metrics(), base_model="gemini-2.5-flash", epochs=7,
+                   training_dataset_uri="gs://bkt/mine.jsonl")
+    ctx.workspace.log_event(job_id, "tool:create_tuning_job", "ok", {"job": {"job_id": job_id}, "reused": False})
+    out = dispatch("write_report", {"job_ids": [job_id], "output_dir": str(tmp_path / "r")}, ctx).data
+    text = open(out["path"]).read()
+    assert "Validation: Ready to tune. MINE" in text and "OTHER" not in text
+    assert "| epochs | 7 | 7 | MINE |" in text
+    assert "project `my-proj`" in text and "other-proj" not in text

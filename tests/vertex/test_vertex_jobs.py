@@ -3,6 +3,7 @@ Vertex AI server and the Cloud Storage emulator: lifecycle, metrics, checkpoints
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -152,6 +153,40 @@ def test_answer_lost_after_the_job_was_made_is_not_a_second_job(
     assert fake.calls("GET", CREATE)  # it looked for its own job by label before trying again
 
 
+def test_lost_answer_listed_only_later_is_waited_for_not_posted_again(
+        fake: FakeVertex, backend: VertexBackend, vctx: ToolContext, uris: tuple[str, str]) -> None:
+    fake.create_faults, fake.list_lag = ["drop"], 3  # the service lists the job three looks after the create
+    created = dispatch("create_tuning_job", job_args(uris[0]), vctx)
+    assert not created.is_error, created.content
+    assert len(fake.calls("POST", CREATE)) == 1 and len(fake.jobs) == 1
+    assert created.data["job"]["job_id"] == next(iter(fake.jobs))
+    posted = fake.requests.index(fake.calls("POST", CREATE)[0])
+    assert len([r for r in fake.requests[posted:] if r[0] == "GET" and r[1].endswith("tuningJobs")]) >= 4
+
+
+def test_lost_answer_never_listed_is_not_posted_again_and_a_repeat_finds_the_job(
+        fake: FakeVertex, backend: VertexBackend, vctx: ToolContext, uris: tuple[str, str]) -> None:
+    fake.create_faults, fake.list_lag = ["drop"], 10_000
+    failed = dispatch("create_tuning_job", job_args(uris[0]), vctx)
+    assert failed.is_error and "no second job is billed" in failed.content
+    assert "call create_tuning_job again with the same arguments" in failed.content
+    assert len(fake.calls("POST", CREATE)) == 1 and len(fake.jobs) == 1 and vctx.workspace.list_jobs() == []
+    next(iter(fake.jobs.values())).unlisted_for = 0  # the service has finished saving it
+    again = dispatch("create_tuning_job", job_args(uris[0]), vctx)
+    assert not again.is_error, again.content
+    assert again.data["reused"] and again.data["job"]["job_id"] == next(iter(fake.jobs))
+    assert len(fake.calls("POST", CREATE)) == 1
+
+
+def test_server_error_after_the_job_was_saved_is_not_a_second_job(
+        fake: FakeVertex, backend: VertexBackend, vctx: ToolContext, uris: tuple[str, str]) -> None:
+    fake.create_faults, fake.list_lag = ["saved500"], 2
+    created = dispatch("create_tuning_job", job_args(uris[0]), vctx)
+    assert not created.is_error, created.content
+    assert len(fake.calls("POST", CREATE)) == 1 and len(fake.jobs) == 1
+    assert created.data["job"]["job_id"] == next(iter(fake.jobs))
+
+
 def test_lost_answer_is_found_even_where_the_label_filter_is_refused(
         fake: FakeVertex, backend: VertexBackend, vctx: ToolContext, uris: tuple[str, str]) -> None:
     fake._create("us-central1", {"baseModel": "gemini-2.5-pro", "labels": {"gto_request_id": "someone-else"}})
@@ -165,10 +200,12 @@ def test_lost_answer_is_found_even_where_the_label_filter_is_refused(
 
 def test_server_error_then_success_creates_one_job(
         fake: FakeVertex, backend: VertexBackend, vctx: ToolContext, uris: tuple[str, str]) -> None:
-    fake.create_faults = ["503"]
+    fake.create_faults = ["503"]  # UNAVAILABLE: the request was not acted on, so it is sent again
     created = dispatch("create_tuning_job", job_args(uris[0]), vctx)
     assert not created.is_error, created.content
     assert len(fake.calls("POST", CREATE)) == 2 and len(fake.jobs) == 1
+    methods = [r[0] for r in fake.requests if re.search(CREATE, r[1])]
+    assert methods[-3:] == ["POST", "GET", "POST"]  # it looked for the job right before sending it again
 
 
 def test_quota_exhausted_names_the_quota_after_the_last_try(
@@ -211,3 +248,16 @@ def test_list_jobs_merges_workspace_and_service(
     ids = {j["job_id"] for j in listed["jobs"]}
     assert mine in ids and len(ids) == 2 and listed["warnings"] == []
     assert len(vctx.workspace.list_jobs("vertex")) == 2
+
+
+def test_metrics_of_a_second_job_with_the_same_request_label_are_read_and_cached(
+        fake: FakeVertex, backend: VertexBackend, vctx: ToolContext, uris: tuple[str, str]) -> None:
+    mine = dispatch("create_tuning_job", job_args(uris[0]), vctx).data["job"]
+    status, other, _ = fake._create("us-central1", {  # the same idempotency label, e.g. made from another workspace
+        "baseModel": "gemini-2.5-flash", "labels": {"gto_request_id": mine["client_request_id"]},
+        "supervisedTuningSpec": {"trainingDatasetUri": uris[0]}})
+    fake.job(other["name"].rsplit("/", 1)[1]).phase = 1  # running: it has an experiment with points
+    curves = backend.get_metrics(other["name"])
+    assert status == 200 and len(curves["/train_total_loss"]) == 10
+    assert vctx.workspace.get_job(other["name"]).client_request_id is None
+    assert vctx.workspace.find_job_by_request(mine["client_request_id"]).job_id == mine["job_id"]

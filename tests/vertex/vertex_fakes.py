@@ -30,6 +30,7 @@ class FakeJob:
     phase: int = 0
     cancelled: bool = False
     created: str = field(default_factory=now)
+    unlisted_for: int = 0  # list calls still to leave it out of, like a create the service is still saving
 
     @property
     def epochs(self) -> int:
@@ -109,8 +110,10 @@ class FakeVertex:
     def __init__(self) -> None:
         self.jobs: dict[str, FakeJob] = {}
         self.requests: list[tuple[str, str, Any]] = []
-        # per create: "drop" (store the job, answer too late), "503", "quota", or a CANNED_ERRORS key
+        # per create: "drop" (store the job, answer too late), "saved500" (store the job, answer 500), "503",
+        # "quota", or a CANNED_ERRORS key
         self.create_faults: list[str] = []
+        self.list_lag = 0  # a new job appears in job lists only this many list calls after its create
         self.next_outcome = "succeed"
         self.label_filter = True  # False: answer a label filter with 400, as a service without that filter would
         self.list_filters: list[str] = []
@@ -179,11 +182,15 @@ class FakeVertex:
             return CANNED_ERRORS[fault]["error"]["code"], CANNED_ERRORS[fault], 0
         number = str(1000 + len(self.jobs))
         name = f"projects/{NUMBER}/locations/{location}/tuningJobs/{number}"
-        self.jobs[name] = FakeJob(body=body, name=name, outcome=self.next_outcome)
+        self.jobs[name] = FakeJob(body=body, name=name, outcome=self.next_outcome, unlisted_for=self.list_lag)
+        if fault == "saved500":
+            return 500, _error(500, "INTERNAL", "Internal error encountered."), 0
         return 200, self.jobs[name].to_json(), self.slow_s if fault == "drop" else 0
 
     def _list(self, query: dict[str, list[str]]) -> tuple[int, Any, float]:
-        jobs = list(self.jobs.values())
+        jobs = [j for j in self.jobs.values() if j.unlisted_for == 0]
+        for job in self.jobs.values():
+            job.unlisted_for = max(0, job.unlisted_for - 1)
         self.list_filters.append(query.get("filter", [""])[0])
         if flt := self.list_filters[-1]:
             m = re.fullmatch(r'labels\.([a-z0-9_-]+)="([^"]*)"', flt)

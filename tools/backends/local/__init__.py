@@ -10,9 +10,13 @@ __all__ = ["LocalBackend", "serve"]
 
 
 def serve(target: str, host: str = "127.0.0.1", port: int = 8765) -> None:
-    """`gto serve MODEL[@CHECKPOINT]`: answer generateContent for `target` until Ctrl-C (workspace: $GTO_HOME)."""
+    """`gto serve MODEL[@CHECKPOINT]`: answer generateContent for `target` until Ctrl-C (workspace: $GTO_HOME).
+
+    Every failure the caller can fix is a ToolError (message + hint): an unknown target, a missing weights package,
+    a port in use. The server answers only for the target's base model and the workspace's jobs tuned from it."""
     from tools.backends.local.server import serve_forever
     from tools.context import ToolContext
 
     backend = LocalBackend(ToolContext.default())
-    serve_forever(backend.resolve(target), backend.resolve, host, port)
+    default = backend.resolve(target)
+    serve_forever(default, backend.served_resolver(default), host, port)

@@ -11,7 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -21,7 +21,7 @@ from tools.backends.base import (
 from tools.backends.local import weights
 from tools.backends.local.environment import preflight
 from tools.backends.local.jobs import JobStore, new_job_id, now, process_started, set_default, stop_process
-from tools.backends.local.targets import URI_SCHEME, Target, base_target, resolve, resolve_uri
+from tools.backends.local.targets import URI_SCHEME, Target, base_target, resolve, resolve_served, resolve_uri
 from tools.catalog import catalog
 from tools.context import ToolContext
 from tools.registry import ToolError
@@ -153,23 +153,29 @@ class LocalBackend:
                 start_new_session=True,  # its own process group: it outlives this command and cancel kills it whole
             )
         except OSError as exc:
-            def failed(job: JobInfo) -> None:
-                job.state, job.ended_at, job.error = JobState.FAILED, now(), f"Could not start the trainer: {exc}"
-
-            self.store.update(job_id, failed)
+            self.store.end(job_id, JobState.FAILED, f"Could not start the trainer: {exc}")
             return
         finally:
             log.close()
         self._children[job_id] = child
         self.store.set_process(job_id, child.pid, process_started(child.pid) or 0.0)
 
+    def _reap_children(self) -> None:
+        """Collect the trainers this process started that have exited, so a long-running parent (gto mcp, gto
+        chat) keeps no zombies; the job's state comes from the store, not from the exit code."""
+        for job_id, child in list(self._children.items()):
+            if child.poll() is not None:
+                del self._children[job_id]
+
     def get_job(self, job_id: str) -> JobInfo:
+        self._reap_children()
         info = self.ctx.workspace.get_job(job_id)
         if info is None or info.backend != self.name:
             raise ToolError(f"No local job {job_id!r} in {self.ctx.workspace.root}.", "list_jobs shows the jobs.")
         return self.store.refresh(info)
 
     def list_jobs(self, limit: int = 50) -> list[JobInfo]:
+        self._reap_children()
         return [self.store.refresh(info) for info in self.ctx.workspace.list_jobs(backend=self.name)[:limit]]
 
     def cancel_job(self, job_id: str) -> JobInfo:
@@ -177,14 +183,13 @@ class LocalBackend:
         info = self.get_job(job_id)
         if info.state.ended:
             return info
-
-        def cancel(job: JobInfo) -> None:
-            job.state, job.ended_at, job.error = JobState.CANCELLED, now(), "Cancelled by the user."
-
-        info = self.store.update(job_id, cancel)
+        info, ended_here = self.store.end(job_id, JobState.CANCELLED, "Cancelled by the user.")
+        if not ended_here:  # the trainer ended it first (it may still be writing its last event): leave it be
+            return info
         record = self.store.record(job_id)
         if record is not None and record.pid:
             stop_process(record.pid, record.pid_started or None)
+        self._reap_children()
         self.ctx.workspace.log_event(job_id, "job_cancelled", "cancelled by the user")
         return info
 
@@ -197,12 +202,20 @@ class LocalBackend:
         if all(c.checkpoint_id != checkpoint_id for c in info.checkpoints):
             known = ", ".join(c.checkpoint_id for c in info.checkpoints) or "none yet"
             raise ToolError(f"Job {job_id} has no checkpoint {checkpoint_id!r}.", f"Its checkpoints: {known}.")
-        self.store.pin_default(job_id)
-        return self.store.update(job_id, lambda job: set_default(job, checkpoint_id), even_if_ended=True)
+
+        def choose(job: JobInfo) -> None:
+            self.store.pin_default(job_id)  # inside the job's lock, where add_checkpoint reads it
+            set_default(job, checkpoint_id)
+
+        return self.store.update(job_id, choose, even_if_ended=True)
 
     def resolve(self, target: str) -> Target:
         """What a target string names (see targets.py for the accepted forms)."""
         return resolve(self.store, target)
+
+    def served_resolver(self, default: Target) -> Callable[[str], Target]:
+        """The resolver an HTTP server for `default` uses: its base model and this workspace's jobs tuned from it."""
+        return lambda name: resolve_served(self.store, name, default.base_model)
 
     def generate(self, target: str, request: GenerateRequest) -> GenerateResult:
         """One reply from a checkpoint, a job's default checkpoint or a base model, in this process (cached)."""
@@ -234,5 +247,5 @@ class LocalBackend:
 
         default = self.resolve(target)
         generation.load(default.base_model)
-        with running(default, self.resolve) as server:
+        with running(default, self.served_resolver(default)) as server:
             yield server.url

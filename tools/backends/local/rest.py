@@ -4,6 +4,7 @@ the Google API error body. Kept apart from the HTTP plumbing so both can be read
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from typing import Any
 
@@ -32,6 +33,8 @@ def _number(config: dict[str, Any], key: str, low: float, high: float, integer: 
     value = config.get(key)
     if value is None:
         return None
+    if isinstance(value, float) and not math.isfinite(value):  # JSON's Infinity/NaN, which json.loads accepts
+        raise ApiError(400, f"generationConfig.{key} must be a finite number, got {json.dumps(value)}.")
     if isinstance(value, bool) or not isinstance(value, int | float) or (integer and int(value) != value):
         kind = "an integer" if integer else "a number"
         raise ApiError(400, f"generationConfig.{key} must be {kind}, got {json.dumps(value)}.")

@@ -6,14 +6,17 @@ Routes (POST; {version} is any of v1, v1beta, v1beta1):
   /{version}/projects/{p}/locations/{l}/endpoints/{endpoint}:generateContent         Vertex tuned endpoint
   /{version}/projects/{p}/locations/{l}/publishers/{pub}/models/{model}:generateContent
 and :streamGenerateContent (one chunk, as SSE with ?alt=sse) and :countTokens on each. {model} or {endpoint} is a
-local target (see targets.py) or "default", the target the server was started with.
+local target (see targets.py) or "default", the target the server was started with. Only that target's base model
+and this workspace's jobs tuned from it are served (anything else is 404): a server listening beyond loopback must
+not load whatever folder a request names.
 
-    client = genai.Client(api_key="local", http_options={"base_url": url})
+    client = genai.Client(vertexai=False, api_key="local", http_options={"base_url": url})
     client.models.generate_content(model="local/jobs/<job_id>/checkpoints/<n>", contents="...")
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import re
 import sys
@@ -54,13 +57,18 @@ class LocalEndpointServer(ThreadingHTTPServer):
         return f"http://{host}:{port}"
 
     def target_for(self, name: str) -> Target:
+        """The target a request names: the default, or another checkpoint of the same base model (the resolver
+        given is limited to those; anything else, even if resolvable, is 404 so that no other model loads)."""
         if name in (DEFAULT_NAME, self.default.name, self.default.job_id):
             return self.default
         try:
-            return self.resolve(name)
+            target = self.resolve(name)
+            if target.base_model != self.default.base_model:
+                raise ToolError("it was tuned from another base model")
         except ToolError as exc:
             raise ApiError(404, f"Model {name!r} is not served here ({exc.message.rstrip('.')}). This server serves "
                                 f"{self.default.name!r}; pass that, or {DEFAULT_NAME!r}, as the model.") from None
+        return target
 
 
 def route(path: str) -> tuple[str, str]:
@@ -141,11 +149,26 @@ class Handler(BaseHTTPRequestHandler):
             self.server.log(f"{self.address_string()} {format % args}")
 
 
+def bind(default: Target, resolve: Callable[[str], Target], host: str, port: int,
+         log: Callable[[str], None] | None = None) -> LocalEndpointServer:
+    """The server bound to host:port; a ToolError when the address cannot be had (port in use, unknown host)."""
+    try:
+        return LocalEndpointServer((host, port), default, resolve, log)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise ToolError(f"port {port} is in use", "pass --port 0 or another port") from None
+        if exc.errno == errno.EACCES:
+            raise ToolError(f"port {port} needs more privileges than this process has",
+                            "pass --port 0 or a port above 1023") from None
+        raise ToolError(f"cannot listen on {host}:{port} ({exc.strerror or exc})",
+                        "pass --host 127.0.0.1 (or an address of this machine) and --port 0") from None
+
+
 @contextmanager
 def running(default: Target, resolve: Callable[[str], Target], host: str = "127.0.0.1", port: int = 0,
             log: Callable[[str], None] | None = None) -> Iterator[LocalEndpointServer]:
     """The server answering in a background thread for the duration of the block (port 0: a free port)."""
-    server = LocalEndpointServer((host, port), default, resolve, log)
+    server = bind(default, resolve, host, port, log)
     thread = threading.Thread(target=server.serve_forever, name="gto-local-endpoint", daemon=True)
     thread.start()
     try:
@@ -158,15 +181,16 @@ def running(default: Target, resolve: Callable[[str], Target], host: str = "127.
 
 def snippet(url: str, model: str) -> str:
     return (f"from google import genai\n"
-            f"client = genai.Client(api_key=\"local\", http_options={{\"base_url\": \"{url}\"}})\n"
+            f"client = genai.Client(vertexai=False, api_key=\"local\", http_options={{\"base_url\": \"{url}\"}})\n"
             f"print(client.models.generate_content(model=\"{model}\", contents=\"Hello\").text)")
 
 
 def serve_forever(default: Target, resolve: Callable[[str], Target], host: str, port: int) -> None:
-    """Serve until Ctrl-C, printing the URL and a google-genai snippet first."""
-    print(f"Loading {default.base_model} ...", flush=True)
-    generation.load(default.base_model)
+    """Serve until Ctrl-C, printing the URL and a google-genai snippet first. The port is taken before the model
+    loads, so a port in use is reported at once."""
     with running(default, resolve, host, port, log=lambda line: print(line, file=sys.stderr)) as server:
+        print(f"Loading {default.base_model} ...", flush=True)
+        generation.load(default.base_model)
         print(f"Serving {default.name} at {server.url}\n"
               f"POST {server.url}/v1beta/models/{default.name}:generateContent\n\n"
               f"{snippet(server.url, default.name)}\n\nCtrl-C stops it.", flush=True)

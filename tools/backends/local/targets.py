@@ -6,11 +6,12 @@ Inference targets, all accepted by generate(), the HTTP server and `gto serve`:
   <job_id>@<n>, local/jobs/<job_id>@<n> checkpoint n (the `gto serve MODEL@CHECKPOINT` form)
   local/base/gemma-3-270m               a base model untuned (base_target); a folder: local/base/<abs path minus "/">
   gemma-3-270m, /abs/model/folder       the same, by the base model's own name
+The HTTP server resolves through resolve_served(): its own base model and the jobs tuned from it, nothing else.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tools.backends.base import JobInfo
@@ -96,3 +97,37 @@ def resolve(store: JobStore, target: str) -> Target:
     if job is None:
         raise ToolError(f"Nothing local answers to {target!r}.", f"Use {TARGET_FORMS}.")
     return _checkpoint(store, job, checkpoint_id)
+
+
+def _base_name(name: str) -> str | None:
+    """The base model a base-form target names (nothing is read), or None for a job form."""
+    if name.startswith(BASE_PREFIX):
+        name = name.removeprefix(BASE_PREFIX)
+        return PACKAGE_MODEL if name.lower() == PACKAGE_MODEL else "/" + name.lstrip("/")
+    if name.lower() == PACKAGE_MODEL:
+        return PACKAGE_MODEL
+    return name if name.startswith("/") else None
+
+
+def _same_base(a: str, b: str) -> bool:
+    if PACKAGE_MODEL in (a, b):
+        return a == b
+    return Path(a).resolve() == Path(b).resolve()
+
+
+def resolve_served(store: JobStore, target: str, base_model: str) -> Target:
+    """resolve() limited to what a server started for `base_model` may load: that base model untuned and this
+    workspace's jobs tuned from it. Anything else is refused before any model file is read, so a remote caller can
+    neither make the server load other folders nor keep more base models in memory."""
+    name = target.strip().removeprefix("models/")
+    named_base = _base_name(name)
+    if named_base is not None:
+        if not _same_base(named_base, base_model):
+            raise ToolError(f"{target!r} is not the base model this server was started for",
+                            f"Use {base_target(base_model)}.")
+        return Target(base_target(base_model), base_model)
+    found = resolve(store, name)
+    if not _same_base(found.base_model, base_model):
+        raise ToolError(f"job {found.job_id} was tuned from another base model",
+                        f"Serve it on its own: gto serve {found.job_id}.")
+    return replace(found, base_model=base_model)  # the server's spelling: generation caches by this string

@@ -22,10 +22,15 @@ GEMMA_SPECIAL = {"pad": "<pad>", "eos": "<eos>", "bos": "<bos>", "unk": "<unk>"}
 
 
 def offline() -> None:
-    """Make transformers and huggingface_hub refuse any network access in this process."""
+    """Make transformers and huggingface_hub refuse any network access in this process, and keep their tqdm bars
+    out of the agent's console (they would break its progress line)."""
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
 
 
 def cache_dir() -> Path:
@@ -72,8 +77,6 @@ def _cache_lock() -> Iterator[None]:
 
 def gguf_path() -> Path:
     """The GGUF assembled from the package's chunks (sha256 checked by the package) in the cache."""
-    import importlib
-
     package = importlib.import_module(WEIGHTS_PACKAGE)
     target = cache_dir() / "gguf" / package.MODEL_NAME
     if not target.exists():

@@ -98,7 +98,9 @@ def run(store: JobStore, job_id: str) -> None:
     def start(job: JobInfo) -> None:
         job.state, job.started_at = JobState.RUNNING, now()
 
-    store.update(job_id, start)
+    if not store.apply(job_id, start)[1]:
+        log.info("job %s had already ended (cancelled before its trainer started): nothing to train", job_id)
+        return
     log.info("job %s: %s", job_id, config)
     train_config = TrainConfig(**config["train"])
 
@@ -139,9 +141,9 @@ def run(store: JobStore, job_id: str) -> None:
         job.state, job.ended_at, job.completed_epochs = JobState.SUCCEEDED, now(), train_config.epochs
         job.completed_steps = result.steps
 
-    store.update(job_id, finish)
-    figures = {"tokens_per_s": round(result.tokens_per_s, 1), "train_seconds": round(result.seconds, 1)}
-    store.workspace.log_event(job_id, "job_succeeded", f"trained {result.steps} steps", figures)
+    if store.apply(job_id, finish)[1]:  # not when the job was cancelled (or marked failed) while it trained
+        figures = {"tokens_per_s": round(result.tokens_per_s, 1), "train_seconds": round(result.seconds, 1)}
+        store.workspace.log_event(job_id, "job_succeeded", f"trained {result.steps} steps", figures)
 
 
 def fail(store: JobStore, job_id: str, exc: BaseException) -> None:
@@ -150,11 +152,8 @@ def fail(store: JobStore, job_id: str, exc: BaseException) -> None:
     else:
         message = f"{type(exc).__name__}: {exc} (details in {store.log_path(job_id)})"
 
-    def mark(job: JobInfo) -> None:
-        job.state, job.ended_at, job.error = JobState.FAILED, now(), message
-
-    store.update(job_id, mark)
-    store.workspace.log_event(job_id, "job_failed", message)
+    if store.end(job_id, JobState.FAILED, message)[1]:  # a cancelled job's SIGTERM is no failure to report
+        store.workspace.log_event(job_id, "job_failed", message)
 
 
 def main(argv: list[str]) -> int:

@@ -3,6 +3,7 @@ inference pieces of this package."""
 
 from __future__ import annotations
 
+import sqlite3
 import time
 import warnings
 from itertools import islice
@@ -28,7 +29,7 @@ from tools.backends.base import (
 )
 from tools.backends.vertex.checks import Preflight
 from tools.backends.vertex.client import RetryPolicy, VertexConnection
-from tools.backends.vertex.errors import guidance, is_transient
+from tools.backends.vertex.errors import guidance, is_transient, may_have_acted, what_failed
 from tools.backends.vertex.gcs import CloudStorage
 from tools.backends.vertex.inference import generate_config, result_of
 from tools.backends.vertex.jobs import (
@@ -125,7 +126,9 @@ class VertexBackend:
                             "Drop some labels.")
 
     def create_job(self, spec: TuningSpec) -> JobInfo:
-        """Create the job once: a timeout or 5xx is followed by a look for the job before any new attempt."""
+        """Create the job once: after a transient failure, the pause comes before the look for the job (a create
+        still being saved is listed late); a request the service may have acted on (no answer, 500/502/504) is
+        looked for over settle_s and never sent again: the ToolError says to repeat the call, which finds it."""
         self.check_spec(spec)
         found = self.find_job(spec.client_request_id)
         if found is not None:
@@ -143,13 +146,36 @@ class VertexBackend:
             except Exception as exc:
                 if not is_transient(exc):
                     raise guidance(exc, where, tries) from exc
-                found = self.find_job(spec.client_request_id)
-                if found is not None:
-                    return found
+                if may_have_acted(exc):
+                    return self._settle(spec, exc)
                 delay = next(delays, None)
                 if delay is None:
                     raise guidance(exc, where, tries) from exc
                 time.sleep(delay)
+                found = self.find_job(spec.client_request_id)
+                if found is not None:
+                    return found
+
+    def _settle(self, spec: TuningSpec, exc: Exception) -> JobInfo:
+        """The job a create with a lost answer made, looked for repeatedly; a ToolError when it never shows up."""
+        looks = 0
+        for delay in self.conn.retry.settle_delays():
+            time.sleep(delay)
+            looks += 1
+            try:
+                found = self.find_job(spec.client_request_id)
+            except ToolError:
+                continue  # the listing failed too: look again rather than send the create a second time
+            if found is not None:
+                return found
+        raise ToolError(
+            f"The request to create the tuning job for {spec.base_model} failed in a way that leaves open whether "
+            f"Vertex AI made the job ({what_failed(exc)}), and {looks} looks over "
+            f"{self.conn.retry.settle_s:g} s found no job labelled {REQUEST_LABEL}={spec.client_request_id}. "
+            "It was not sent again, so that no second job is billed.",
+            "Wait a few minutes, then call create_tuning_job again with the same arguments: it looks for this "
+            "request id first and returns the job if the service made it (list_jobs shows it too), and creates "
+            "one only if it did not.")
 
     def get_job(self, job_id: str) -> JobInfo:
         name = job_name(job_id, self.conn.project, self.conn.region)
@@ -177,7 +203,7 @@ class VertexBackend:
         info = ws.get_job(job_id)
         if info is None or (info.experiment is None and not info.state.ended):
             info = self.get_job(job_id)
-            ws.save_job(info)
+            self._save(info)
         if info.experiment and not ws.events(info.job_id, kind=METRICS_FINAL):
             wanted = (TRAIN_LOSS, TRAIN_ACCURACY) + ((EVAL_LOSS, EVAL_ACCURACY) if info.validation_dataset_uri else ())
             cached = ws.get_metrics(info.job_id)
@@ -228,6 +254,14 @@ class VertexBackend:
         if model.backend != self.name:
             raise ToolError(f"{model.id} is not served by Vertex AI.", "Use the local backend for it.")
         return model.id
+
+    def _save(self, info: JobInfo) -> None:
+        """Cache a job read from the service; a request id another job already holds (a second job with the same
+        label, e.g. made from another workspace) is not copied, as tools.jobs.record does."""
+        try:
+            self.ctx.workspace.save_job(info)
+        except sqlite3.IntegrityError:
+            self.ctx.workspace.save_job(info.model_copy(update={"client_request_id": None}))
 
     def _info(self, job: types.TuningJob) -> JobInfo:
         chosen = self.ctx.workspace.events(job.name, kind=DEFAULT_CHECKPOINT) if job.name else []

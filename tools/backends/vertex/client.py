@@ -32,17 +32,29 @@ T = TypeVar("T")
 
 @dataclass
 class RetryPolicy:
-    """Backoff for 408, 429, 5xx and timeouts; `attempts` counts the first try."""
+    """Backoff for 408, 429, 5xx and timeouts; `attempts` counts the first try. `settle_s`: how long a create whose
+    answer was lost is looked for before giving up (the service may still be saving it)."""
 
     attempts: int = 4
     initial_delay: float = 1.0
     max_delay: float = 30.0
     timeout_s: float = 120.0
+    settle_s: float = 60.0
 
     def delays(self) -> Iterator[float]:
         delay = self.initial_delay
         for _ in range(self.attempts - 1):
             yield min(self.max_delay, delay) * (0.5 + random.random() / 2)
+            delay *= 2
+
+    def settle_delays(self) -> Iterator[float]:
+        """Backoff delays adding up to about settle_s: the pauses between looks for a job whose create got no
+        answer."""
+        delay, total = self.initial_delay, 0.0
+        while total < self.settle_s:
+            pause = min(self.max_delay, delay) * (0.5 + random.random() / 2)
+            total += pause
+            yield pause
             delay *= 2
 
     def http_options(self, attempts: int | None = None) -> types.HttpOptions:

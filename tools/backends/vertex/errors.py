@@ -118,16 +118,46 @@ def is_transient(exc: BaseException) -> bool:
     if failure is not None:
         return failure.code in TRANSIENT_HTTP
     transient: tuple[type[BaseException], ...] = (
-        httpx.TimeoutException, httpx.ConnectError, httpx.RemoteProtocolError,
+        httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError,
         requests.exceptions.Timeout, requests.exceptions.ConnectionError, auth_errors.TransportError, TimeoutError,
     )
     try:
         import httpx2
 
-        transient += (httpx2.TimeoutException, httpx2.ConnectError, httpx2.RemoteProtocolError)
+        transient += (httpx2.TimeoutException, httpx2.NetworkError, httpx2.RemoteProtocolError)
     except ImportError:
         pass
     return isinstance(exc, transient)
+
+
+def may_have_acted(exc: BaseException) -> bool:
+    """For a transient failure of a create: whether the service may have taken the request in anyway (no answer
+    came back, or a 500/502/504 came after it), so that sending it again could make a second job. A refused
+    connection, 408, 429 and 503 say the request was not acted on."""
+    import httpx
+    import requests
+    from google.auth import exceptions as auth_errors
+
+    failure = failure_of(exc)
+    if failure is not None:
+        return failure.code in (500, 502, 504)
+    never_sent: tuple[type[BaseException], ...] = (
+        httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, requests.exceptions.ConnectTimeout,
+        auth_errors.TransportError,  # the token refresh before the request
+    )
+    try:
+        import httpx2
+
+        never_sent += (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout)
+    except ImportError:
+        pass
+    return is_transient(exc) and not isinstance(exc, never_sent)
+
+
+def what_failed(exc: BaseException) -> str:
+    """A short name for a failure: its HTTP code, or the exception of a call that got no answer."""
+    failure = failure_of(exc)
+    return f"HTTP {failure.code}" if failure is not None else f"no answer: {type(exc).__name__}"
 
 
 def guidance(exc: BaseException, where: Situation, tries: int = 1) -> ToolError:

@@ -9,12 +9,16 @@ cached; the backend stops reading once the job has ended and its final points ar
 from __future__ import annotations
 
 import re
+import threading
 from typing import Any
 
 from tools.backends.base import MetricPoint
 from tools.backends.vertex.client import VertexConnection, with_retries
 
 PAGE_SIZE = 10_000  # the API's maximum page
+# aiplatform.init sets process-wide defaults (project, location, endpoint) that the resources made next pick up:
+# one init + discovery at a time, so concurrent reads for jobs in different regions (MCP threads) cannot cross.
+_INIT_LOCK = threading.Lock()
 
 
 def _parts(resource: str) -> tuple[str | None, str | None]:
@@ -47,6 +51,10 @@ class MetricsReader:
         return aiplatform
 
     def _discover(self, experiment: str) -> dict[str, Any]:
+        with _INIT_LOCK:
+            return self._discover_locked(experiment)
+
+    def _discover_locked(self, experiment: str) -> dict[str, Any]:
         from google.api_core import exceptions as core
 
         aiplatform = self._aiplatform(experiment)

@@ -1,0 +1,61 @@
+"""split_dataset: a held-out set carved from the training file, reproducible, disjoint, and the input untouched."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+
+def _lines(path) -> list[str]:  # noqa: ANN001
+    return path.read_text(encoding="utf-8").splitlines()
+
+
+def test_split_is_disjoint_complete_reproducible_and_leaves_the_input(write_jsonl, good_rows, call, tmp_path) -> None:
+    source = write_jsonl("train.jsonl", good_rows(100), newline=b"\r\n")
+    before = hashlib.sha256(source.read_bytes()).hexdigest()
+    result = call("split_dataset", path=source, validation_fraction=0.15, seed=7)
+    assert not result.is_error, result.content
+    data = result.data
+    assert (data["train_examples"], data["validation_examples"]) == (85, 15)
+    train, val = _lines(tmp_path / "train.train.jsonl"), _lines(tmp_path / "train.val.jsonl")
+    original = [json.dumps(r, ensure_ascii=False) for r in good_rows(100)]
+    assert sorted(train + val) == sorted(original) and not set(train) & set(val)
+    assert train == [line for line in original if line in set(train)], "original order kept"
+    assert hashlib.sha256(source.read_bytes()).hexdigest() == before
+
+    again = call("split_dataset", path=source, validation_fraction=0.15, seed=7)
+    assert _lines(tmp_path / "train.val.jsonl") == val and again.data == data
+    call("split_dataset", path=source, validation_fraction=0.15, seed=8, output_dir=tmp_path / "s8")
+    assert _lines(tmp_path / "s8" / "train.val.jsonl") != val
+
+
+def test_split_output_validates(write_jsonl, good_rows, call, tmp_path) -> None:
+    source = write_jsonl("data.jsonl", good_rows(40))
+    split = call("split_dataset", path=source).data
+    checked = call("validate_dataset", path=split["train_path"], validation_path=split["validation_path"],
+                   base_model="gemini-2.5-flash")
+    assert checked.data["ok"] is True, checked.content
+    assert split["validation_examples"] == 4
+
+
+def test_cap_on_the_held_out_set(write_jsonl, good_rows, call) -> None:
+    source = write_jsonl("big.jsonl", good_rows(400))
+    data = call("split_dataset", path=source, validation_fraction=0.5, max_validation_examples=30).data
+    assert (data["train_examples"], data["validation_examples"]) == (370, 30)
+
+
+def test_too_few_examples_is_a_clear_error(write_jsonl, good_rows, call) -> None:
+    result = call("split_dataset", path=write_jsonl("small.jsonl", good_rows(5)))
+    assert result.is_error and "5 examples" in result.content and "at least 20" in result.content
+
+
+def test_a_broken_line_is_named_and_nothing_is_written(write_jsonl, good_rows, call, tmp_path) -> None:
+    rows = [*good_rows(30), b'{"contents": [', *good_rows(3, start=30)]
+    result = call("split_dataset", path=write_jsonl("broken.jsonl", rows))
+    assert result.is_error and "line 31" in result.content and "fix_dataset" in result.content
+    assert not (tmp_path / "broken.train.jsonl").exists()
+
+
+def test_bad_arguments_name_the_field(write_jsonl, good_rows, call) -> None:
+    result = call("split_dataset", path=write_jsonl("d.jsonl", good_rows(30)), validation_fraction=0.9)
+    assert result.is_error and "validation_fraction" in result.content
