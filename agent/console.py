@@ -57,8 +57,8 @@ class Console:
     def end_text(self) -> None:
         """The model's turn ended: show what is left of its text."""
         if self._pending and not self.quiet:
-            self._streaming = True
-            self.rich.print(escape(redact(self._pending)), end="", style="cyan")
+            self._end_progress()
+            self.rich.print(escape(redact(self._pending)), style="cyan")  # a turn's text ends its line
         self._pending = ""
 
     def tool_call(self, name: str, arguments: dict[str, Any]) -> None:
@@ -81,9 +81,11 @@ class Console:
         if self.quiet:
             return
         self._end_stream()
+        fields = dict(update.fields)
+        unit = fields.pop("unit", None)
         fraction = f"{update.done:.0f}/{update.total:.0f}" if update.done is not None and update.total else ""
-        shown = [fraction] if fraction and fraction not in update.message else []
-        shown += [f"{k}={_fmt(v)}" for k, v in update.fields.items() if not _said(update.message, v)]
+        shown = [f"{fraction} {unit}" if unit else fraction] if fraction and fraction not in update.message else []
+        shown += [f"{k}={_fmt(v)}" for k, v in fields.items() if not _said(update.message, v)]
         extras = " ".join(shown)
         line = escape(redact(f"  … {update.message} {extras}".rstrip()))
         if line == self._last_progress:

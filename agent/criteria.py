@@ -54,9 +54,12 @@ def _job_of(data: dict[str, Any]) -> dict[str, Any] | None:
 
 def evaluate(evidence: Evidence) -> list[Criterion]:
     validated = evidence.latest("validate_dataset", lambda a, d: d.get("ok") is True)
-    uploaded = evidence.latest("upload_to_gcs", lambda a, d: bool(d.get("uri")))
     created = evidence.latest("create_tuning_job", lambda a, d: _job_of(d) is not None)
     job_id = _job_of(created)["job_id"] if created else None
+    trained_on = _job_of(created).get("training_dataset_uri") if created else None
+    # The training file's upload, once a job names it; before that, any upload.
+    uploaded = (trained_on and evidence.latest("upload_to_gcs", lambda a, d: d.get("uri") == trained_on)) or \
+        evidence.latest("upload_to_gcs", lambda a, d: bool(d.get("uri")))
 
     def about_job(a: dict[str, Any], d: dict[str, Any]) -> bool:
         job = _job_of(d)

@@ -73,6 +73,15 @@ def fix(path: ExistingFile, output: Annotated[Path | None, typer.Option(help="Wh
 
 
 @commands.command()
+def split(path: ExistingFile, fraction: Annotated[float, typer.Option(help="Share of examples to hold out.")] = 0.1,
+          seed: int = 0, output_dir: Annotated[Path | None, typer.Option(file_okay=False)] = None,
+          as_json: JsonFlag = False) -> None:
+    """Hold a random validation set out of a training file: NAME.train.jsonl and NAME.val.jsonl beside it."""
+    invoke("split_dataset", {"path": str(path), "validation_fraction": fraction, "seed": seed,
+                             "output_dir": output_dir and str(output_dir)}, as_json)
+
+
+@commands.command()
 def estimate(training: Annotated[Path | None, typer.Option(exists=True, dir_okay=False)] = None,
              base_model: str = "gemini-2.5-flash", tokens: int | None = None, epochs: int | None = None,
              requests_per_month: int | None = None, as_json: JsonFlag = False) -> None:

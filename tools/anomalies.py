@@ -54,6 +54,12 @@ def anomaly_key(kind: str, step: int | None, severity: str) -> str:
     return f"{kind}@{step}:{severity}" if kind in ("non_finite", "loss_spike") else f"{kind}:{severity}"
 
 
+# With a single evaluation, eval loss up to this multiple of the final training loss (plus a margin for losses near
+# zero) counts as generalizing: the gap a healthy one-epoch run shows, not the multiples overfitting produces.
+GAP_RATIO = 1.5
+GAP_ABSOLUTE = 0.05
+
+
 class Health(BaseModel):
     convergence_ok: bool | None
     generalization_ok: bool | None
@@ -330,6 +336,12 @@ def assess_health(series: dict[str, list[MetricPoint]], anomalies: Sequence[Anom
                          + f", last {evals[-1].value:.3g}")
             if not generalization:
                 parts.append("eval loss never improved on its first value")
+        elif evals and len(train) >= 5:
+            # One evaluation (a one-epoch run): judge the gap to the training loss at the end instead of a trend.
+            level = edge_level([p.value for p in train], False)
+            generalization = evals[0].value <= GAP_RATIO * level + GAP_ABSOLUTE
+            parts.append(f"one evaluation: eval loss {evals[0].value:.3g} against train loss {level:.3g}"
+                         + ("" if generalization else " (a wide generalization gap)"))
     verdict = {True: "healthy convergence", False: "not converging", None: "too early to judge convergence"}
     head = verdict[convergence]
     notes = [_note(a) for a in anomalies if a.severity != "info"]

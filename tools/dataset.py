@@ -103,8 +103,10 @@ def validate(path: str, validation_path: str | None, base_model: str, ctx: ToolC
         if val_path is not None:
             files.append((val_path, "validation", ProblemLog(out, "validation")))
 
+        names = " and ".join(p.name for p, _, _ in files)
+
         def progress(done: int, total: int) -> None:
-            ctx.report(f"validating {train_path.name}", done, total, unit="bytes")
+            ctx.report(f"validating {names}", done, total, unit="bytes")
 
         scans = scan_files(files, counter, model.max_tokens_per_example, progress, workers)
         for scan in scans:

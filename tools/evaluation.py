@@ -14,7 +14,7 @@ from tools.backends.base import Checkpoint, GenerateRequest, JobInfo, TuningBack
 from tools.checkpoints import CheckpointRow, checkpoint_rows, job_metrics, pick
 from tools.context import ToolContext
 from tools.heldout import Example, held_out_examples, truncate
-from tools.jobs import record
+from tools.job_requests import record
 from tools.registry import ToolError, ToolInput, tool
 from tools.scoring import (
     MetricComparison, compare_scores, embedder, embedding_similarity, exact_match, rouge_l, token_f1,

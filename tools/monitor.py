@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from tools.anomalies import Anomaly, Health, anomaly_key, assess_health, detect_anomalies, latest_values
 from tools.backends.base import EVAL_LOSS, TRAIN_LOSS, JobInfo, JobState, MetricPoint, TuningBackend
 from tools.context import ToolContext
-from tools.jobs import record
+from tools.job_requests import record
 from tools.registry import ToolError, ToolInput, tool
 
 Reason = Literal["completed", "failed", "cancelled", "anomaly", "time_limit"]

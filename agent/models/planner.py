@@ -117,7 +117,9 @@ class Plan:
         if seen is None:
             intro = (f"Rehearsing on this machine with {LOCAL_BASE_MODEL}: {self.goal.base_model} tunes only on "
                      "Vertex AI, which needs a Google Cloud project and credentials. " if self.rehearsal else "")
-            return self.call("check_environment", args, intro + "Phase 1: pre-flight checks.")
+            # The data is checked in the same turn: neither depends on the other, and it saves a model call.
+            return self.calls([("check_environment", args), ("validate_dataset", self.validate_args())],
+                              intro + "Phase 1: pre-flight checks and the data.")
         if not seen.result.get("ok"):
             if self.spoke_since(seen):  # the user says it is fixed, or changed the project: look again
                 return self.call("check_environment", args, "Phase 1: pre-flight checks, again.")
@@ -131,8 +133,7 @@ class Plan:
         train, val = self.datasets()
         validated = self.last("validate_dataset", ok=True)
         if validated is None or (validated.input.get("path"), validated.input.get("validation_path")) != (train, val):
-            return self.call("validate_dataset", self._drop_none(
-                {"path": train, "validation_path": val, "base_model": self.base_model}), "Validating the data.")
+            return self.call("validate_dataset", self.validate_args(), "Validating the data.")
         if not validated.result.get("ok"):
             fixes = [s for s in self.history if s.name == "fix_dataset" and not s.is_error]
             broken = [p for p, report in ((train, validated.result.get("train")), (val, validated.result.get("validation")))
@@ -193,19 +194,26 @@ class Plan:
 
     def evaluate(self) -> list[dict[str, Any]] | None:
         job_id = self.job_info()["job_id"]
-        for name, text in (("choose_checkpoint", "Phase 4: choosing the checkpoint."),
-                           ("compare_models", "Comparing the tuned model with the base model.")):
-            if self.last(name, ok=True) is None:
-                return self.call(name, {"job_id": job_id}, text)
+        if self.last("choose_checkpoint", ok=True) is None:
+            return self.call("choose_checkpoint", {"job_id": job_id}, "Phase 4: choosing the checkpoint.")
+        # Both use the checkpoint just chosen and neither needs the other: one turn, one model call fewer.
+        todo = [name for name in ("compare_models", "test_endpoint") if self.last(name, ok=True) is None]
+        if todo:
+            text = {("compare_models",): "Comparing the tuned model with the base model.",
+                    ("test_endpoint",): "Phase 5: testing the endpoint."}.get(
+                tuple(todo), "Comparing the tuned model with the base model, and testing its endpoint (phase 5).")
+            return self.calls([(name, {"job_id": job_id}) for name in todo], text)
         return None
 
     def deliver(self) -> list[dict[str, Any]] | None:
         job_id = self.job_info()["job_id"]
-        if self.last("test_endpoint", ok=True) is None:
-            return self.call("test_endpoint", {"job_id": job_id}, "Phase 5: testing the endpoint.")
         if self.last("write_report", ok=True) is None:
             return self.call("write_report", {"job_ids": [job_id]}, "Writing the report.")
         return None
+
+    def validate_args(self) -> dict[str, Any]:
+        train, val = self.datasets()
+        return self._drop_none({"path": train, "validation_path": val, "base_model": self.base_model})
 
     def datasets(self) -> tuple[str, str | None]:
         """The files to use: the repaired copies when fix_dataset made them, and the two halves when split_dataset

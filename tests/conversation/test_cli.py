@@ -79,3 +79,15 @@ def typer_command(name: str):  # noqa: ANN201 - the click command behind a typer
     import typer.main
 
     return typer.main.get_command(app).commands[name]  # type: ignore[attr-defined]
+
+
+def test_split_writes_both_halves_beside_the_input(tmp_path):
+    rows = [{"contents": [{"role": "user", "parts": [{"text": f"q{i}"}]},
+                          {"role": "model", "parts": [{"text": f"a{i}"}]}]} for i in range(30)]
+    source = tmp_path / "d.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    result = runner.invoke(app, ["split", str(source), "--fraction", "0.2", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert (data["train_examples"], data["validation_examples"]) == (24, 6)
+    assert len((tmp_path / "d.val.jsonl").read_text().splitlines()) == 6

@@ -17,7 +17,7 @@ def test_progress_line_skips_unknown_and_repeated_fields() -> None:
                               fields={"state": "RUNNING", "step": 40, "train_loss": 1.23456, "eval_loss": None}))
     console.progress(Progress("validating train.jsonl", done=10, total=400, fields={"unit": "bytes"}))
     lines = [line.strip() for line in out.getvalue().strip().splitlines()]
-    assert lines == ["… running · step 40/120 · train loss 1.235", "… validating train.jsonl 10/400 unit=bytes"]
+    assert lines == ["… running · step 40/120 · train loss 1.235", "… validating train.jsonl 10/400 bytes"]
 
 
 def test_identical_polls_are_printed_once_in_a_log() -> None:

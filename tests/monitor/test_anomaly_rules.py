@@ -50,6 +50,15 @@ def test_healthy_run_is_reported_healthy_with_its_numbers():
     assert "eval loss 1.2 -> best 0.7 at epoch 3, last 0.7" in health.summary
 
 
+def test_one_epoch_run_is_judged_on_its_generalization_gap():
+    train = points(noisy(decay(100, start=2.0, end=0.3), 0.05, 2), 100)
+    close = assess_health({TRAIN_LOSS: train, EVAL_LOSS: points([0.35], 100, start=100)}, [], final=True)
+    assert close.generalization_ok is True
+    assert "one evaluation: eval loss 0.35 against train loss 0.3" in close.summary
+    wide = assess_health({TRAIN_LOSS: train, EVAL_LOSS: points([1.4], 100, start=100)}, [], final=True)
+    assert wide.generalization_ok is False and "a wide generalization gap" in wide.summary
+
+
 def test_nan_is_critical_and_says_cancel():
     values = decay(100)
     values[60] = float("nan")

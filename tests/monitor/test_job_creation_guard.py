@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 import pytest
 from monitor_fake_backend import FakeBackend
 
-from tools import jobs
+from tools import job_requests
 from tools.backends.base import JobInfo, JobState, TuningSpec
-from tools.jobs import CreateTuningJobInput, request_key
+from tools.job_requests import request_key
+from tools.jobs import CreateTuningJobInput
 from tools.registry import ToolError, dispatch
 
 LOCAL_ARGS = {"training_dataset_uri": "local://train.jsonl", "base_model": "gemma-3-270m", "backend": "local"}
@@ -88,7 +89,7 @@ def test_two_identical_calls_at_once_create_one_job(ctx):
 def test_a_call_that_finds_its_job_still_being_created_says_so_after_waiting(ctx, monkeypatch):
     backend = CountingBackend()
     ctx._backends["local"] = backend
-    monkeypatch.setattr(jobs, "CLAIM_WAIT_S", 0.3)
+    monkeypatch.setattr(job_requests, "CLAIM_WAIT_S", 0.3)
     rid = request_key(CreateTuningJobInput(**LOCAL_ARGS), "local", ctx)
     token = ctx.workspace.claim_request(rid)  # another call of this process is creating it right now
     result = dispatch("create_tuning_job", LOCAL_ARGS, ctx)

@@ -58,7 +58,7 @@ def vctx(workspace: Workspace, approvals: Approvals) -> ToolContext:
 def backend(vctx: ToolContext) -> VertexBackend:
     """The real backend with offline credentials and quick retries, registered as the context's vertex backend."""
     vertex = VertexBackend(vctx, credentials=Credentials(token="fake-token-for-tests"),
-                           retry=RetryPolicy(attempts=3, initial_delay=0.01, max_delay=0.05, timeout_s=0.5,
+                           retry=RetryPolicy(attempts=3, initial_delay=0.01, max_delay=0.05, timeout_s=10,
                                              settle_s=0.3))
     vctx._backends["vertex"] = vertex
     return vertex

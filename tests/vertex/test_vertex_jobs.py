@@ -145,7 +145,7 @@ def test_consent_refused_sends_nothing(fake: FakeVertex, backend: VertexBackend,
 
 def test_answer_lost_after_the_job_was_made_is_not_a_second_job(
         fake: FakeVertex, backend: VertexBackend, vctx: ToolContext, uris: tuple[str, str]) -> None:
-    fake.create_faults = ["drop"]  # the service stores the job but answers after the client's timeout
+    fake.create_faults = ["drop"]  # the service stores the job, but its answer never arrives
     created = dispatch("create_tuning_job", job_args(uris[0]), vctx)
     assert not created.is_error, created.content
     assert len(fake.calls("POST", CREATE)) == 1 and len(fake.jobs) == 1

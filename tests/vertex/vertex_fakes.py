@@ -16,6 +16,7 @@ from urllib.parse import parse_qs, urlparse
 
 NUMBER = "123456789"  # the service answers with project numbers, not ids
 STEPS_PER_EPOCH = 10
+NO_ANSWER = 0  # a status that stands for closing the connection without sending any
 
 
 def now() -> str:
@@ -110,7 +111,7 @@ class FakeVertex:
     def __init__(self) -> None:
         self.jobs: dict[str, FakeJob] = {}
         self.requests: list[tuple[str, str, Any]] = []
-        # per create: "drop" (store the job, answer too late), "saved500" (store the job, answer 500), "503",
+        # per create: "drop" (store the job, close the connection unanswered), "saved500" (store the job, answer 500), "503",
         # "quota", or a CANNED_ERRORS key
         self.create_faults: list[str] = []
         self.list_lag = 0  # a new job appears in job lists only this many list calls after its create
@@ -118,7 +119,6 @@ class FakeVertex:
         self.label_filter = True  # False: answer a label filter with 400, as a service without that filter would
         self.list_filters: list[str] = []
         self.default_checkpoints: dict[str, str] = {}
-        self.slow_s = 1.5
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
@@ -185,7 +185,7 @@ class FakeVertex:
         self.jobs[name] = FakeJob(body=body, name=name, outcome=self.next_outcome, unlisted_for=self.list_lag)
         if fault == "saved500":
             return 500, _error(500, "INTERNAL", "Internal error encountered."), 0
-        return 200, self.jobs[name].to_json(), self.slow_s if fault == "drop" else 0
+        return (NO_ANSWER if fault == "drop" else 200), self.jobs[name].to_json(), 0
 
     def _list(self, query: dict[str, list[str]]) -> tuple[int, Any, float]:
         jobs = [j for j in self.jobs.values() if j.unlisted_for == 0]
@@ -245,6 +245,11 @@ class FakeVertex:
                 body = json.loads(raw) if raw else {}
                 status, payload, delay = fake.route(method, url.path, parse_qs(url.query), body)
                 time.sleep(delay)
+                if status == NO_ANSWER:
+                    # the answer is lost on the way back, deterministically (a slow answer that outlasts the
+                    # client's timeout would depend on how loaded the test machine is)
+                    self.close_connection = True
+                    return
                 data = json.dumps(payload).encode()
                 try:
                     self.send_response(status)

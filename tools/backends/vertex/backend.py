@@ -257,7 +257,7 @@ class VertexBackend:
 
     def _save(self, info: JobInfo) -> None:
         """Cache a job read from the service; a request id another job already holds (a second job with the same
-        label, e.g. made from another workspace) is not copied, as tools.jobs.record does."""
+        label, e.g. made from another workspace) is not copied, as tools.job_requests.record does."""
         try:
             self.ctx.workspace.save_job(info)
         except sqlite3.IntegrityError:
