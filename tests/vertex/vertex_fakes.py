@@ -111,8 +111,8 @@ class FakeVertex:
     def __init__(self) -> None:
         self.jobs: dict[str, FakeJob] = {}
         self.requests: list[tuple[str, str, Any]] = []
-        # per create: "drop" (store the job, close the connection unanswered), "saved500" (store the job, answer 500), "503",
-        # "quota", or a CANNED_ERRORS key
+        # per create: "drop" (store the job, close the connection unanswered), "saved500" (store the job, answer
+        # 500), "503", "quota", or a CANNED_ERRORS key
         self.create_faults: list[str] = []
         self.list_lag = 0  # a new job appears in job lists only this many list calls after its create
         self.next_outcome = "succeed"
