@@ -199,9 +199,10 @@ class Plan:
         # Both use the checkpoint just chosen and neither needs the other: one turn, one model call fewer.
         todo = [name for name in ("compare_models", "test_endpoint") if self.last(name, ok=True) is None]
         if todo:
-            text = {("compare_models",): "Comparing the tuned model with the base model.",
-                    ("test_endpoint",): "Phase 5: testing the endpoint."}.get(
-                tuple(todo), "Comparing the tuned model with the base model, and testing its endpoint (phase 5).")
+            alone = {"compare_models": "Comparing the tuned model with the base model.",
+                     "test_endpoint": "Phase 5: testing the endpoint."}
+            text = alone[todo[0]] if len(todo) == 1 else \
+                "Comparing the tuned model with the base model, and testing its endpoint (phase 5)."
             return self.calls([(name, {"job_id": job_id}) for name in todo], text)
         return None
 

@@ -3,7 +3,6 @@ inference pieces of this package."""
 
 from __future__ import annotations
 
-import sqlite3
 import time
 import warnings
 from itertools import islice
@@ -43,6 +42,7 @@ from tools.backends.vertex.jobs import (
 from tools.backends.vertex.metrics import MetricsReader
 from tools.backends.vertex.rest import GoogleRest
 from tools.catalog import ModelInfo, catalog
+from tools.job_requests import record
 from tools.registry import ToolError
 
 if TYPE_CHECKING:
@@ -203,7 +203,7 @@ class VertexBackend:
         info = ws.get_job(job_id)
         if info is None or (info.experiment is None and not info.state.ended):
             info = self.get_job(job_id)
-            self._save(info)
+            record(self.ctx, info)  # cached for the next look
         if info.experiment and not ws.events(info.job_id, kind=METRICS_FINAL):
             wanted = (TRAIN_LOSS, TRAIN_ACCURACY) + ((EVAL_LOSS, EVAL_ACCURACY) if info.validation_dataset_uri else ())
             cached = ws.get_metrics(info.job_id)
@@ -254,14 +254,6 @@ class VertexBackend:
         if model.backend != self.name:
             raise ToolError(f"{model.id} is not served by Vertex AI.", "Use the local backend for it.")
         return model.id
-
-    def _save(self, info: JobInfo) -> None:
-        """Cache a job read from the service; a request id another job already holds (a second job with the same
-        label, e.g. made from another workspace) is not copied, as tools.job_requests.record does."""
-        try:
-            self.ctx.workspace.save_job(info)
-        except sqlite3.IntegrityError:
-            self.ctx.workspace.save_job(info.model_copy(update={"client_request_id": None}))
 
     def _info(self, job: types.TuningJob) -> JobInfo:
         chosen = self.ctx.workspace.events(job.name, kind=DEFAULT_CHECKPOINT) if job.name else []
