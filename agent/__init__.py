@@ -7,6 +7,6 @@
 
 from agent.criteria import Criterion
 from agent.loop import Agent, Limits
-from agent.orchestrator import RunResult, open_session, run_goal
+from agent.runs import RunResult, open_agent, run_goal
 
-__all__ = ["Agent", "Criterion", "Limits", "RunResult", "open_session", "run_goal"]
+__all__ = ["Agent", "Criterion", "Limits", "RunResult", "open_agent", "run_goal"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from agent.console import Console
 
@@ -11,7 +11,6 @@ from agent.console import Console
 class Approver:
     console: Console
     yes: bool = False
-    decisions: list[tuple[str, str, bool]] = field(default_factory=list)
 
     def __call__(self, tool: str, question: str) -> bool:
         if self.yes:
@@ -23,5 +22,4 @@ class Approver:
             approved = False
         else:
             approved = self.console.confirm(question)
-        self.decisions.append((tool, question, approved))
         return approved

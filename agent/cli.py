@@ -12,7 +12,8 @@ import typer
 
 from agent.console import Console
 from agent.tool_commands import JsonFlag, YesFlag, BackendOpt, commands, invoke
-from tools.registry import REGISTRY, ToolError
+from tools.errors import ToolError
+from tools.registry import REGISTRY
 
 app = typer.Typer(name="gto", help="Gemini tuning orchestrator: validate data, tune on Vertex AI or locally, "
                   "watch, evaluate, serve and report; or let the agent do it all with `gto run`.",
@@ -39,7 +40,7 @@ def run(goal: Annotated[str | None, typer.Argument(help="What to tune, in plain 
         max_calls: MaxCallsOpt = 40, budget: BudgetOpt = 5.0, timeout: TimeoutOpt = 360,
         max_tokens: MaxTokensOpt = 2_000_000) -> None:
     """Run the whole tuning workflow for one goal. Exit 0 when every success criterion holds."""
-    from agent.orchestrator import CONTINUE, drive
+    from agent.runs import CONTINUE, drive
 
     resume = resume or run_id is not None
     if not goal and not resume:
@@ -86,11 +87,11 @@ def _limits(max_calls: int, budget: float, timeout: float, max_tokens: int):  # 
 
 def _open(console: Console, **options: object):  # noqa: ANN202 - returns agent.loop.Agent, imported lazily
     from agent.models import ModelUnavailable
-    from agent.orchestrator import open_session
-    from tools.registry import ToolError
+    from agent.runs import open_agent
+    from tools.errors import ToolError
 
     try:
-        return open_session(console=console, **options)  # type: ignore[arg-type]
+        return open_agent(console=console, **options)  # type: ignore[arg-type]
     except (ModelUnavailable, ToolError, FileNotFoundError, ValueError) as exc:
         console.error(str(exc))
         raise typer.Exit(2) from None
@@ -101,7 +102,7 @@ def serve(model: Annotated[str, typer.Argument(help="A local job id, job@checkpo
           host: str = "127.0.0.1", port: int = 0) -> None:
     """Serve a local model over HTTP with the Gemini generateContent API shape."""
     from tools.backends.local import serve as run_server
-    from tools.deployment import LOCAL_PORT
+    from tools.reporting.deployment import LOCAL_PORT
 
     try:
         run_server(model, host=host, port=port or LOCAL_PORT)

@@ -28,7 +28,6 @@ class Console:
         self.input = input or sys.stdin
         self.quiet = quiet
         self.can_ask = self.input.isatty() if can_ask is None else can_ask
-        self._streaming = False
         self._pending = ""  # streamed text after the last line break, held until the line ends
         self._progress_shown = False
         self._last_progress = ""
@@ -130,9 +129,6 @@ class Console:
 
     def _end_stream(self) -> None:
         self.end_text()
-        if self._streaming:
-            self.rich.print()
-            self._streaming = False
         self._end_progress()
 
     def _end_progress(self) -> None:

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 from agent.criteria import Criterion, all_hold, evaluate
 from agent.goal import parse_goal, place
 from agent.models import Message, Model, Usage
-from agent.session import Transcript
+from agent.transcript import Transcript
 from prompts import render
 from tools.context import ToolContext
 from tools.registry import REGISTRY, ToolResult, dispatch

@@ -13,7 +13,8 @@ import typer
 from agent.approvals import Approver
 from agent.console import Console
 from agent.views import show_result
-from tools.context import Settings, ToolContext
+from tools.context import ToolContext
+from tools.settings import Settings
 from tools.registry import ToolResult, dispatch
 from tools.workspace import Workspace
 
@@ -125,7 +126,7 @@ def jobs(backend: BackendOpt = None, as_json: JsonFlag = False) -> None:
     if as_json:
         invoke("list_jobs", {"backend": backend}, as_json=True)
         return
-    from tools.summary import jobs_overview
+    from tools.reporting.summary import jobs_overview
 
     ctx = tool_context()
     result = dispatch("list_jobs", {"backend": backend} if backend else {}, ctx)  # refreshes the workspace's records
@@ -193,7 +194,7 @@ def report(jobs: Annotated[list[str], typer.Argument(help="One job, or several t
     """Write the Markdown report (with plots) for one job or several."""
     invoke("write_report", {"job_ids": jobs}, as_json)
     if len(jobs) == 1 and not as_json:
-        from tools.report import render_summary
+        from tools.reporting.report import render_summary
 
         Console().print(render_summary(tool_context(), jobs[0]))
 

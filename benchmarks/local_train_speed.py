@@ -115,12 +115,12 @@ def workflow() -> dict[str, Any]:
 
     from tools.backends.base import GenerateRequest, TuningSpec
     from tools.backends.local import LocalBackend
-    from tools.context import Settings, ToolContext
+    from tools.settings import Settings
     from tools.workspace import Workspace
 
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as home:
-        backend = LocalBackend(ToolContext(workspace=Workspace(home), settings=Settings()))
+        backend = LocalBackend(Workspace(home), Settings())
         info = backend.create_job(TuningSpec(base_model="gemma-3-270m", client_request_id="benchmark",
                                              training_dataset_uri=str(DATA / "train.jsonl"),
                                              validation_dataset_uri=str(DATA / "val.jsonl")))

@@ -130,7 +130,7 @@ def validate_tool(path: Path, ctx) -> int:
 
 
 def validate_lib(path: Path, ctx, workers: int) -> int:
-    from tools.dataset import validate
+    from tools.dataset.validation import validate
 
     report = validate(str(path), None, "gemini-2.5-flash", ctx, workers=workers)
     assert report.ok
@@ -153,9 +153,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="gto-bench-") as tmp:
         os.environ["GTO_HOME"] = str(Path(tmp) / "gto-home")
         os.environ["GTO_TOKENIZER"] = "estimate"
-        import tools.common_shape as common_shape
-        import tools.gemini_format as gemini_format
-        from tools.context import Settings, ToolContext
+        import tools.dataset.common_shape as common_shape
+        import tools.dataset.gemini_format as gemini_format
+        from tools.context import ToolContext
+        from tools.settings import Settings
         from tools.workspace import Workspace
 
         ctx = ToolContext(workspace=Workspace(os.environ["GTO_HOME"]), settings=Settings())
@@ -200,8 +201,8 @@ def main() -> None:
 
 def scaling(args: argparse.Namespace) -> None:
     """Scan time by number of worker processes, without the tool layer (for machines with many cores)."""
-    from tools.dataset_problems import ProblemLog
-    from tools.dataset_scan import scan_files
+    from tools.dataset.problems import ProblemLog
+    from tools.dataset.scan_workers import scan_files
     from tools.tokens import EstimateCounter
 
     counts = [int(n) for n in args.scaling.split(",")]

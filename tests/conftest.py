@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tools.context import Settings, ToolContext
+from tools.context import ToolContext
+from tools.settings import Settings
 from tools.workspace import Workspace
 
 _SECRET_ENV = (

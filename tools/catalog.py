@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from tools.registry import ToolError
+from tools.errors import ToolError
 
 
 class ModelInfo(BaseModel):

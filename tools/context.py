@@ -2,39 +2,16 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
-
+from tools.errors import ToolError
+from tools.settings import BACKENDS, Settings, google_credentials_configured
 from tools.workspace import Workspace
 
 if TYPE_CHECKING:
     from tools.backends.base import TuningBackend
-
-BACKENDS = ("local", "vertex")
-
-
-class Settings(BaseModel):
-    """Where Google work goes. Read from the environment the SDKs themselves read, overridable per run."""
-
-    project: str | None = None
-    region: str | None = None
-    bucket: str | None = None
-    backend: str | None = None
-
-    @classmethod
-    def from_env(cls, **overrides: Any) -> Settings:
-        env = {
-            "project": os.environ.get("GOOGLE_CLOUD_PROJECT") or os.environ.get("CLOUDSDK_CORE_PROJECT"),
-            "region": os.environ.get("GOOGLE_CLOUD_LOCATION") or os.environ.get("GOOGLE_CLOUD_REGION"),
-            "bucket": os.environ.get("GTO_BUCKET"),
-            "backend": os.environ.get("GTO_BACKEND"),
-        }
-        env.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**env)
 
 
 @dataclass
@@ -58,6 +35,8 @@ class ToolContext:
     # Asked before anything billable; the default refuses, so nothing costs money without a front end that asks.
     approve: Callable[[str, str], bool] = deny_all
     progress: Callable[[Progress], None] | None = None
+    # An optional LLM judge for compare_models: (prompt, reference, answer) -> score in [0, 1].
+    judge: Callable[[str, str, str], float] | None = None
     _backends: dict[str, TuningBackend] = field(default_factory=dict)
 
     @classmethod
@@ -74,8 +53,6 @@ class ToolContext:
         if name is None:
             name = "vertex" if self.settings.project and google_credentials_configured() else "local"
         if name not in BACKENDS:
-            from tools.registry import ToolError
-
             raise ToolError(f"Unknown backend {name!r}.", f"Use one of: {', '.join(BACKENDS)}.")
         return name
 
@@ -84,7 +61,7 @@ class ToolContext:
         if name not in self._backends:
             from tools.backends import load_backend
 
-            self._backends[name] = load_backend(name, self)
+            self._backends[name] = load_backend(name, self.workspace, self.settings)
         return self._backends[name]
 
     def backend_for_job(self, job_id: str) -> TuningBackend:
@@ -94,11 +71,3 @@ class ToolContext:
         if record is not None:
             return self.backend(record.backend)
         return self.backend("vertex" if job_id.startswith("projects/") or job_id.isdigit() else "local")
-
-
-def google_credentials_configured() -> bool:
-    """Cheap, offline test for application-default credentials (the real check is check_environment)."""
-    if os.environ.get("GOOGLE_APPLICATION_CREDENTIALS"):
-        return True
-    config = os.environ.get("CLOUDSDK_CONFIG") or os.path.expanduser("~/.config/gcloud")
-    return os.path.exists(os.path.join(config, "application_default_credentials.json"))

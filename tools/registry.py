@@ -11,53 +11,32 @@ from __future__ import annotations
 import copy
 import hashlib
 import importlib
+import importlib.util
 import inspect
 import json
+import os
+import pkgutil
+import sys
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from tools.context import ToolContext
+from tools.errors import ToolError
 from tools.render import render_for_model
 from tools.secrets import redact, redact_obj
 
-if TYPE_CHECKING:
-    from tools.context import ToolContext
-
-# Modules whose import registers tools. Kept as names so `gto --help` imports none of them.
-TOOL_MODULES = (
-    "tools.dataset",
-    "tools.dataset_split",
-    "tools.cost",
-    "tools.hyperparams",
-    "tools.preflight",
-    "tools.storage",
-    "tools.jobs",
-    "tools.monitor",
-    "tools.evaluation",
-    "tools.report",
-)
-
-
-class ToolInput(BaseModel):
-    """Base for tool input models: unknown arguments are an error the model must see, not silently dropped."""
-
-    model_config = ConfigDict(extra="forbid")
-
-
-class ToolError(Exception):
-    """A failure the caller can act on; `hint` says what to do next. Becomes an is_error result."""
-
-    def __init__(self, message: str, hint: str | None = None):
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
-
-    def __str__(self) -> str:
-        return f"{self.message} {self.hint}" if self.hint else self.message
+# The folders whose modules hold tools (the workflow's parts). Every module in them is imported once, on first use of
+# the registry, so `gto --help` imports none; one that fails to import fails loudly, never silently shortens the list.
+TOOL_PACKAGES = ("tools.setup", "tools.dataset", "tools.training", "tools.monitoring", "tools.evaluation",
+                 "tools.reporting")
+# More tool files or folders, for tools kept outside this package (paths separated by the OS path separator).
+EXTRA_TOOLS_ENV = "GTO_TOOLS"
 
 
 ConsentCheck = Callable[[Any, "ToolContext"], str | None]
@@ -72,7 +51,6 @@ class Tool:
     output_model: type[BaseModel]
     takes_context: bool
     consent: ConsentCheck | None = None
-    long_running: bool = False
 
     @cached_property
     def input_schema(self) -> dict[str, Any]:
@@ -109,9 +87,6 @@ class ToolResult(BaseModel):
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    def for_model(self) -> str:
-        return self.content
-
 
 @dataclass
 class Registry:
@@ -126,12 +101,10 @@ class Registry:
     def load(self) -> Registry:
         """Import every tool module once (each is light: backends and SDKs load on first use)."""
         if not self._loaded:
-            for module in TOOL_MODULES:
-                try:
-                    importlib.import_module(module)
-                except ModuleNotFoundError as exc:
-                    if exc.name != module:  # a tool module's own import failing is a bug: let it raise
-                        raise
+            for package in TOOL_PACKAGES:
+                discover(package)
+            for extra in filter(None, os.environ.get(EXTRA_TOOLS_ENV, "").split(os.pathsep)):
+                load_file_or_folder(Path(extra))
             self._loaded = True
         return self
 
@@ -154,7 +127,6 @@ def tool(
     *,
     name: str | None = None,
     consent: ConsentCheck | None = None,
-    long_running: bool = False,
 ) -> Any:
     """Register a typed function as a tool. `consent` returns the question to ask before a billable call, or None."""
 
@@ -178,7 +150,6 @@ def tool(
                 output_model=hints["return"],
                 takes_context=len(params) > 1,
                 consent=consent,
-                long_running=long_running,
             )
         )
         return f
@@ -188,8 +159,6 @@ def tool(
 
 def dispatch(name: str, arguments: dict[str, Any] | None, ctx: ToolContext | None = None) -> ToolResult:
     """Run one tool call from any front end. Errors a caller can fix come back as is_error results."""
-    from tools.context import ToolContext
-
     ctx = ctx or ToolContext.default()
     t = REGISTRY.get(name)
     if t is None:
@@ -220,6 +189,39 @@ def dispatch(name: str, arguments: dict[str, Any] | None, ctx: ToolContext | Non
     # Every result is kept in the workspace: the report and `gto jobs` read what happened from there.
     ctx.workspace.log_event(_job_id(arguments, data), f"tool:{name}", "ok", data)
     return ToolResult(tool=name, content=redact(render_for_model(name, output, ctx)), data=data, output=output)
+
+
+class ToolImportError(ImportError):
+    """A tool module that cannot be imported: a bug to fix, never a tool quietly missing from the list."""
+
+
+def discover(package: str) -> list[str]:
+    """Import every module of a tools package (and its sub-packages); return their names."""
+    pkg = importlib.import_module(package)
+    found = []
+    for info in pkgutil.walk_packages(pkg.__path__, prefix=f"{package}."):
+        try:
+            importlib.import_module(info.name)
+        except Exception as exc:
+            raise ToolImportError(f"tool module {info.name} failed to import: {type(exc).__name__}: {exc}") from exc
+        found.append(info.name)
+    return found
+
+
+def load_file_or_folder(path: Path) -> None:
+    """Import a tool file (or every .py file in a folder) named by GTO_TOOLS."""
+    files = sorted(path.glob("*.py")) if path.is_dir() else [path]
+    for file in files:
+        name = f"gto_extra_tools.{file.stem}"
+        spec = importlib.util.spec_from_file_location(name, file)
+        if spec is None or spec.loader is None or not file.exists():
+            raise ToolImportError(f"{EXTRA_TOOLS_ENV} names {file}, which is not a Python file")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except Exception as exc:
+            raise ToolImportError(f"tool file {file} failed to import: {type(exc).__name__}: {exc}") from exc
 
 
 def describe_validation_error(name: str, exc: ValidationError, t: Tool) -> str:

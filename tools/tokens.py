@@ -3,7 +3,7 @@ character-based estimate that says it is one.
 
 Where the tokenizer comes from, in order: $GTO_TOKENIZER (a tokenizer.json path, or "estimate" to force the
 estimate), then the copy the local backend builds from the Gemma 3 270M GGUF package
-(`tools.backends.local.weights.tokenizer_json_path`). Nothing is downloaded.
+(`tools.cache.cached_tokenizer_json`). Nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
+
+from tools.cache import cached_tokenizer_json
 
 ENV = "GTO_TOKENIZER"
 CHARS_PER_TOKEN = 4
@@ -110,14 +112,9 @@ def tokenizer_path() -> Path | None:
     if chosen:
         return Path(chosen) if Path(chosen).is_file() else None
     try:
-        from tools.backends.local.weights import tokenizer_json_path
-    except ImportError:
+        return cached_tokenizer_json()
+    except OSError:
         return None
-    try:
-        found = tokenizer_json_path(build=False)
-    except (OSError, ValueError):
-        return None
-    return Path(found) if found is not None and Path(found).is_file() else None
 
 
 @lru_cache(maxsize=2)

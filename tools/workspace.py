@@ -113,6 +113,13 @@ class Workspace:
                  info.model_dump_json()),
             )
 
+    def record_job(self, info: JobInfo) -> None:
+        """Save a JobInfo; a request id already held by another record (another workspace's job) is not copied."""
+        try:
+            self.save_job(info)
+        except sqlite3.IntegrityError:
+            self.save_job(info.model_copy(update={"client_request_id": None}))
+
     def get_job(self, job_id: str) -> JobInfo | None:
         with self.connect() as db:
             row = db.execute("SELECT info FROM jobs WHERE job_id = ?", (job_id,)).fetchone()

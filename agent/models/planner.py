@@ -18,7 +18,7 @@ from tools.catalog import LOCAL_BASE_MODEL
 from tools.registry import Tool
 
 if TYPE_CHECKING:
-    from tools.context import Settings
+    from tools.settings import Settings
 
 
 @dataclass

@@ -13,7 +13,7 @@ import pytest
 from agent.console import Console
 from agent.loop import Agent
 from agent.models.anthropic import ClaudeModel
-from agent.session import Transcript
+from agent.transcript import Transcript
 from test_loop import CountInput, CountOutput  # noqa: F401 - shared tool models
 from wire import anthropic_sse
 from tools.registry import REGISTRY, tool

@@ -15,7 +15,7 @@ from wire import gemini_response
 from agent.console import Console
 from agent.loop import Agent
 from agent.models.gemini import GeminiModel
-from agent.session import Transcript
+from agent.transcript import Transcript
 from tools.registry import REGISTRY, tool
 
 URL = "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:generateContent"

@@ -11,10 +11,11 @@ from pydantic import BaseModel
 from agent.console import Console
 from agent.loop import Agent, Interrupted, LimitReached, Limits
 from agent.models.scripted import ScriptedModel, call, calls, say
-from agent.orchestrator import drive, open_session
-from agent.session import Transcript
+from agent.runs import drive, open_agent
+from agent.transcript import Transcript
 from tools.context import ToolContext
-from tools.registry import REGISTRY, ToolInput, tool
+from tools.errors import ToolInput
+from tools.registry import REGISTRY, tool
 
 
 class CountInput(ToolInput):
@@ -160,11 +161,11 @@ def test_transcript_is_redacted_and_resumable(ctx, loop_tools, monkeypatch):
 def test_drive_records_the_run_and_resume_continues_it(ctx, loop_tools, workspace):
     console = Console(out=io.StringIO(), color=False, can_ask=False)
     first = ScriptedModel([call("test_double", {"n": 2}), say("paused")])
-    agent = open_session(model=first, console=console, workspace=workspace, goal="go", interactive=True)
+    agent = open_agent(model=first, console=console, workspace=workspace, goal="go", interactive=True)
     result = drive(agent, "go", console)
     assert result.status == "incomplete" and result.totals.model_calls == 2
     second = ScriptedModel([say("picked up")])
-    resumed = open_session(model=second, console=console, workspace=workspace, resume="latest", interactive=True)
+    resumed = open_agent(model=second, console=console, workspace=workspace, resume="latest", interactive=True)
     assert resumed.transcript.run_id == result.run_id
     assert len(resumed.messages) == 4
     drive(resumed, "continue", console)
@@ -179,13 +180,13 @@ def test_a_project_region_and_bucket_in_the_goal_are_used_by_every_tool(workspac
     out = io.StringIO()
     console = Console(out=out, color=False, can_ask=False)
     goal = "Tune on data/t.jsonl for project acme-prod in europe-west4, bucket gs://acme-data/tuning"
-    agent = open_session(model=ScriptedModel([say("ok")]), console=console, workspace=workspace, goal=goal,
+    agent = open_agent(model=ScriptedModel([say("ok")]), console=console, workspace=workspace, goal=goal,
                          backend="local")
     s = agent.ctx.settings
     assert (s.project, s.region, s.bucket) == ("acme-prod", "europe-west4", "acme-data")
     assert "Project: acme-prod (from the goal)" in out.getvalue()
 
-    flagged = open_session(model=ScriptedModel([say("ok")]), console=console, workspace=workspace, goal=goal,
+    flagged = open_agent(model=ScriptedModel([say("ok")]), console=console, workspace=workspace, goal=goal,
                            backend="local", project="flag-project")
     assert flagged.ctx.settings.project == "flag-project"
     flagged.run(goal)
@@ -195,7 +196,7 @@ def test_a_project_region_and_bucket_in_the_goal_are_used_by_every_tool(workspac
 def test_a_project_named_later_in_chat_is_used_from_then_on(workspace, monkeypatch):
     monkeypatch.delenv("GOOGLE_CLOUD_PROJECT", raising=False)
     out = io.StringIO()
-    agent = open_session(model=ScriptedModel([say("ok"), say("ok")]), console=Console(out=out, color=False),
+    agent = open_agent(model=ScriptedModel([say("ok"), say("ok")]), console=Console(out=out, color=False),
                          workspace=workspace, goal="(chat)", interactive=True, backend="local")
     agent.run("hello")
     assert agent.ctx.settings.project is None

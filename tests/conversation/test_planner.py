@@ -214,7 +214,7 @@ def test_a_bucket_named_as_a_gs_uri_goes_to_the_tools_by_name():
 
 
 def test_the_sessions_settings_win_over_the_text():
-    from tools.context import Settings
+    from tools.settings import Settings
 
     settings = Settings(project="flag-project", bucket="flag-bucket")
     model = PlannerModel(backend="vertex", settings=settings)

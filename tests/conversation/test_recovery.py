@@ -12,8 +12,8 @@ from test_loop import CountInput, CountOutput, loop_tools, tool_results  # noqa:
 from agent.console import Console
 from agent.models import ModelError
 from agent.models.scripted import ScriptedModel, call, say
-from agent.orchestrator import drive, open_session
-from agent.session import UNFINISHED, Transcript
+from agent.runs import drive, open_agent
+from agent.transcript import UNFINISHED, Transcript
 from tools.registry import REGISTRY, tool
 
 
@@ -52,7 +52,7 @@ def test_a_failed_model_call_is_an_error_said_plainly_and_the_run_is_recorded(wo
     console, out = quiet()
     model = ScriptedModel([call("test_double", {"n": 2}),
                            fails("Could not reach the Anthropic API. Check the network.")])
-    agent = open_session(model=model, console=console, workspace=workspace, goal="go")
+    agent = open_agent(model=model, console=console, workspace=workspace, goal="go")
     result = drive(agent, "go", console)
 
     assert result.status == "error" and not result.ok
@@ -66,7 +66,7 @@ def test_a_failed_model_call_is_an_error_said_plainly_and_the_run_is_recorded(wo
 def test_a_crashing_tool_closes_its_call_records_the_error_and_resume_works(workspace, loop_tools, crashing_tool):
     console, out = quiet()
     model = ScriptedModel([call("test_crash", {"n": 1})])
-    agent = open_session(model=model, console=console, workspace=workspace, goal="go")
+    agent = open_agent(model=model, console=console, workspace=workspace, goal="go")
     result = drive(agent, "go", console)
 
     assert result.status == "error" and run_status(workspace, result.run_id) == "error"
@@ -76,7 +76,7 @@ def test_a_crashing_tool_closes_its_call_records_the_error_and_resume_works(work
     assert "disk on fire" in records(result.transcript)[-1]["summary"]["traceback"]
 
     again = ScriptedModel([say("picked up")])
-    resumed = open_session(model=again, console=console, workspace=workspace, resume=result.run_id)
+    resumed = open_agent(model=again, console=console, workspace=workspace, resume=result.run_id)
     drive(resumed, "continue", console)
     sent = again.seen[0]
     assert [m["role"] for m in sent] == ["user", "assistant", "user", "user"]  # the tool_use was answered
@@ -87,7 +87,7 @@ def test_a_keyboard_interrupt_between_steps_still_records_the_run(workspace, loo
         raise KeyboardInterrupt
 
     console, _ = quiet()
-    agent = open_session(model=ScriptedModel([]), console=console, workspace=workspace, goal="go")
+    agent = open_agent(model=ScriptedModel([]), console=console, workspace=workspace, goal="go")
     agent.step = lambda: interrupt(None)  # type: ignore[method-assign]
     with pytest.raises(KeyboardInterrupt):
         drive(agent, "go", console)
@@ -109,7 +109,7 @@ def test_resume_after_a_process_died_mid_tool_answers_the_open_calls(workspace, 
     path = _died_mid_tool(workspace).path
     model = ScriptedModel([say("I will ask before creating it again.")])
     console, _ = quiet()
-    agent = open_session(model=model, console=console, workspace=workspace, resume="latest")
+    agent = open_agent(model=model, console=console, workspace=workspace, resume="latest")
     drive(agent, "continue", console)
 
     closing, text = model.seen[0][-2:]

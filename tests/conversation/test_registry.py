@@ -9,7 +9,8 @@ import pytest
 from pydantic import BaseModel, Field
 
 from tools.context import ToolContext
-from tools.registry import REGISTRY, ToolError, ToolInput, dispatch, tool
+from tools.errors import ToolError, ToolInput
+from tools.registry import REGISTRY, dispatch, tool
 from tools.render import MAX_CHARS
 
 

@@ -11,14 +11,14 @@ from test_loop import loop_tools  # noqa: F401 - fixture
 
 from agent.console import Console
 from agent.models.scripted import ScriptedModel, call, say
-from agent.orchestrator import open_session
+from agent.runs import open_agent
 from agent.repl import Repl
 
 
 def chat(workspace, model, typed: str) -> tuple[Repl, str]:
     out = io.StringIO()
     console = Console(out=out, color=False, can_ask=False)
-    agent = open_session(model=model, console=console, workspace=workspace, interactive=True, goal="(chat)")
+    agent = open_agent(model=model, console=console, workspace=workspace, interactive=True, goal="(chat)")
     with create_pipe_input() as pipe:
         pipe.send_text(typed)
         repl = Repl(agent, console, session=PromptSession(input=pipe, output=DummyOutput()))
@@ -82,7 +82,7 @@ def test_switching_to_the_planner_keeps_the_sessions_project(workspace, monkeypa
     monkeypatch.delenv("GOOGLE_CLOUD_PROJECT", raising=False)
     out = io.StringIO()
     console = Console(out=out, color=False, can_ask=False)
-    agent = open_session(model=ScriptedModel([]), console=console, workspace=workspace, interactive=True,
+    agent = open_agent(model=ScriptedModel([]), console=console, workspace=workspace, interactive=True,
                          goal="(chat)", project="acme-prod", region="europe-west4", bucket="acme-data")
     with create_pipe_input() as pipe:
         Repl(agent, console, session=PromptSession(input=pipe, output=DummyOutput())).command("/model planner")
@@ -96,7 +96,7 @@ def test_chat_history_on_disk_is_redacted(workspace, monkeypatch):
     from agent.repl import RedactedHistory
 
     monkeypatch.setenv("GEMINI_API_KEY", "plainsecretvalue12345")
-    agent = open_session(model=ScriptedModel([]), console=Console(out=io.StringIO()), workspace=workspace,
+    agent = open_agent(model=ScriptedModel([]), console=Console(out=io.StringIO()), workspace=workspace,
                          interactive=True, goal="(chat)")
     with create_pipe_input() as pipe:
         default = Repl(agent, Console(out=io.StringIO()), session=None).session.history
@@ -113,7 +113,7 @@ def test_limits_apply_to_each_message_in_chat(workspace, loop_tools):
     out = io.StringIO()
     console = Console(out=out, color=False, can_ask=False)
     model = ScriptedModel([call("test_double", {"n": 1}), say("one"), call("test_double", {"n": 2}), say("two")])
-    agent = open_session(model=model, console=console, workspace=workspace, interactive=True, goal="(chat)",
+    agent = open_agent(model=model, console=console, workspace=workspace, interactive=True, goal="(chat)",
                          limits=Limits(max_model_calls=2))
     with create_pipe_input() as pipe:
         pipe.send_text("first\rsecond\r/exit\r")

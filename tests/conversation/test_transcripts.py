@@ -13,7 +13,7 @@ import pytest
 
 from agent.criteria import evaluate
 from agent.models.planner import PlannerModel
-from agent.session import FORMAT, Transcript
+from agent.transcript import FORMAT, Transcript
 from tools.registry import REGISTRY
 
 RECORDED = sorted((Path(__file__).parents[2] / "transcripts").glob("*.jsonl"))

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 
 from tools.catalog import catalog
-from tools.cost import actual_cost, money, training_cost
-from tools.dataset_problems import ProblemLog
-from tools.dataset_scan import scan_file
-from tools.file_rules import token_stats
+from tools.training.cost import actual_cost, money, training_cost
+from tools.dataset.problems import ProblemLog
+from tools.dataset.scan import scan_file
+from tools.dataset.file_rules import token_stats
 from tools.tokens import EstimateCounter
 
 FLASH = "gemini-2.5-flash"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tools.catalog import catalog
-from tools.hyperparams import recommend
+from tools.training.hyperparams import recommend
 
 GUIDE_ROWS = [  # (examples, avg tokens) -> (epochs, learning-rate multiplier, adapter), §3.3 of the reference
     ((300, 120.0), (20, 10.0, 4)),

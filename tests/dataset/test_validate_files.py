@@ -8,9 +8,10 @@ import os
 
 import pytest
 
-import tools.gemini_format as gemini_format
-from tools import dataset_scan, scan_workers
-from tools.dataset import validate
+import tools.dataset.gemini_format as gemini_format
+import tools.dataset.scan as dataset_scan
+from tools.dataset import scan_workers
+from tools.dataset.validation import validate
 
 DEEP = b'{"contents": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tools.dataset_problems import ERROR, KINDS
+from tools.dataset.problems import ERROR, KINDS
 
 BAD_LINE = 57  # 120 good lines around one bad line: the fast path is warm, the numbering must still be right
 

@@ -10,7 +10,7 @@ import pytest
 from tiny_gemma import build_tiny_model, tiny_rows, wait_for, write_jsonl
 
 from tools.backends.base import JobInfo, TuningSpec
-from tools.context import Settings, ToolContext
+from tools.settings import Settings
 from tools.workspace import Workspace
 
 
@@ -33,7 +33,7 @@ def trained(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
 
     root = tmp_path_factory.mktemp("trained-workspace")
     data = tmp_path_factory.mktemp("trained-data")
-    backend = LocalBackend(ToolContext(workspace=Workspace(root), settings=Settings()))
+    backend = LocalBackend(Workspace(root), Settings())
     spec = TuningSpec(
         base_model=str(tiny_model), client_request_id="trained-fixture", epochs=3, learning_rate_multiplier=5.0,
         training_dataset_uri=str(write_jsonl(data / "train.jsonl", tiny_rows(32))),

@@ -12,8 +12,9 @@ from tiny_gemma import ANSWER, record, tiny_rows, wait_for, write_jsonl
 
 from tools.backends.base import METRIC_NAMES, GenerateRequest, JobState, TuningBackend, TuningSpec
 from tools.backends.local import LocalBackend
-from tools.context import Settings, ToolContext
-from tools.registry import ToolError
+from tools.context import ToolContext
+from tools.settings import Settings
+from tools.errors import ToolError
 from tools.workspace import Workspace
 
 QUESTION = [{"role": "user", "parts": [{"text": "Please send 2 vests to Oslo."}]}]
@@ -21,13 +22,13 @@ QUESTION = [{"role": "user", "parts": [{"text": "Please send 2 vests to Oslo."}]
 
 @pytest.fixture
 def backend(ctx: ToolContext) -> LocalBackend:
-    return LocalBackend(ctx)
+    return LocalBackend(ctx.workspace, ctx.settings)
 
 
 @pytest.fixture
 def trained_backend(trained) -> LocalBackend:  # noqa: ANN001
     root, _ = trained
-    return LocalBackend(ToolContext(workspace=Workspace(root), settings=Settings()))
+    return LocalBackend(Workspace(root), Settings())
 
 
 def spec(tmp_path: Path, model: Path, request_id: str, rows: int = 32, **fields: object) -> TuningSpec:
@@ -56,7 +57,7 @@ def test_trained_job_succeeds_with_stats_progress_and_checkpoints(trained) -> No
     for n in "123":
         assert (root / "local" / "jobs" / info.job_id / "checkpoints" / n / "adapter_model.safetensors").is_file()
     assert info.training_dataset_uri.startswith("local://datasets/")
-    config = LocalBackend(ToolContext(workspace=Workspace(root))).store.record(info.job_id).config
+    config = LocalBackend(Workspace(root)).store.record(info.job_id).config
     assert config["train"]["learning_rate"] == pytest.approx(5e-3) and config["train"]["rank"] == 8
 
 
@@ -122,7 +123,7 @@ def test_create_is_idempotent_and_cancel_stops_the_trainer(backend: LocalBackend
         assert first.job_id not in backend._children
         assert backend.get_job(first.job_id).state == JobState.CANCELLED
         assert backend.cancel_job(first.job_id).state == JobState.CANCELLED  # cancelling twice changes nothing
-        events = backend.ctx.workspace.events(first.job_id)
+        events = backend.workspace.events(first.job_id)
         assert [e["kind"] for e in events].count("job_cancelled") == 1
         assert not [e for e in events if e["kind"] in ("job_failed", "job_succeeded")]
     finally:
@@ -139,9 +140,9 @@ def test_dead_trainer_is_reported_failed_with_its_log(backend: LocalBackend, tmp
         assert failed.state == JobState.FAILED
         assert "stopped without reporting a result" in failed.error and "train.log" in failed.error
         assert "training" in failed.error  # the log tail: the worker's last lines
-        assert len(backend.ctx.workspace.events(info.job_id, kind="job_failed")) == 1
+        assert len(backend.workspace.events(info.job_id, kind="job_failed")) == 1
         backend.get_job(info.job_id)
-        assert len(backend.ctx.workspace.events(info.job_id, kind="job_failed")) == 1  # an ended job logs no more
+        assert len(backend.workspace.events(info.job_id, kind="job_failed")) == 1  # an ended job logs no more
     finally:
         backend.cancel_job(info.job_id)
 
@@ -179,9 +180,9 @@ def test_upload_stages_a_content_addressed_copy(backend: LocalBackend, tmp_path:
     assert first.bytes == len(before) and first.md5
     assert backend.upload(source, None).skipped
     assert source.read_bytes() == before
-    staged = backend.ctx.workspace.root / "local" / first.uri.removeprefix("local://")
+    staged = backend.workspace.root / "local" / first.uri.removeprefix("local://")
     assert staged.read_bytes() == before
-    assert backend.ctx.workspace.dataset(first.uri)["source"] == str(source.resolve())
+    assert backend.workspace.dataset(first.uri)["source"] == str(source.resolve())
     write_jsonl(source, tiny_rows(4))
     assert backend.upload(source, None).uri != first.uri
     with pytest.raises(ToolError, match="No file"):

@@ -28,7 +28,7 @@ def test_real_gemma_tunes_serves_and_beats_its_base(ctx: ToolContext, tmp_path) 
     from tools.backends.local.chat_format import ChatFormat, parse_record
     from tools.backends.local.trainer import evaluate
 
-    backend = LocalBackend(ctx)
+    backend = LocalBackend(ctx.workspace, ctx.settings)
     val_rows = rows("val.jsonl", 6)
     info = backend.create_job(TuningSpec(
         base_model="gemma-3-270m", epochs=1, client_request_id="real-e2e",

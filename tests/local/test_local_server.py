@@ -13,7 +13,7 @@ from google import genai
 from google.genai import errors, types
 
 from tools.backends.local import LocalBackend
-from tools.context import Settings, ToolContext
+from tools.settings import Settings
 from tools.workspace import Workspace
 
 ORDER = "Please send 2 vests to Oslo."
@@ -23,7 +23,7 @@ ORDER = "Please send 2 vests to Oslo."
 def served(trained) -> Iterator[tuple[str, str, LocalBackend]]:  # noqa: ANN001
     """(base URL, the job's endpoint string, backend) with the tuned default checkpoint served."""
     root, info = trained
-    backend = LocalBackend(ToolContext(workspace=Workspace(root), settings=Settings()))
+    backend = LocalBackend(Workspace(root), Settings())
     with backend.serve_endpoint(info.endpoint) as url:
         yield url, info.endpoint, backend
 

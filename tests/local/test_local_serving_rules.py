@@ -20,7 +20,7 @@ from tools.backends.local.jobs import endpoint_of, now
 from tools.backends.local.server import running
 from tools.backends.local.targets import Target, resolve_served
 from tools.context import ToolContext
-from tools.registry import ToolError
+from tools.errors import ToolError
 
 GEMMA = "gemma-3-270m"
 ASK = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
@@ -28,7 +28,7 @@ ASK = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
 
 @pytest.fixture
 def backend(ctx: ToolContext) -> LocalBackend:
-    return LocalBackend(ctx)
+    return LocalBackend(ctx.workspace, ctx.settings)
 
 
 def add_job(backend: LocalBackend, base_model: str, state: JobState = JobState.SUCCEEDED,
@@ -41,7 +41,7 @@ def add_job(backend: LocalBackend, base_model: str, state: JobState = JobState.S
     for n in range(1, checkpoints + 1):
         backend.store.checkpoint_dir(job_id, str(n)).mkdir(parents=True)
         backend.store.add_checkpoint(job_id, n, n * 10)
-    return backend.ctx.workspace.get_job(job_id)
+    return backend.workspace.get_job(job_id)
 
 
 def model_folder(tmp_path: Path, name: str) -> Path:
@@ -133,7 +133,7 @@ def test_a_trainer_death_noticed_after_the_job_ended_logs_no_failure(backend: Lo
 
     backend.store.update(stale.job_id, succeed)  # the trainer's last write, after `stale` was read
     assert backend.store.refresh(stale).state == JobState.SUCCEEDED
-    assert backend.ctx.workspace.events(stale.job_id, kind="job_failed") == []
+    assert backend.workspace.events(stale.job_id, kind="job_failed") == []
     assert backend.store.end(stale.job_id, JobState.CANCELLED, "late")[1] is False
 
 
@@ -145,11 +145,11 @@ def test_a_default_chosen_while_a_checkpoint_is_added_is_kept(backend: LocalBack
         adder.start()
         time.sleep(0.3)  # ... while the trainer's add_checkpoint is already waiting for it
         backend.store.pin_default(info.job_id)
-        chosen = backend.ctx.workspace.get_job(info.job_id)
+        chosen = backend.workspace.get_job(info.job_id)
         chosen.checkpoints[0].is_default, chosen.endpoint = True, chosen.checkpoints[0].endpoint
-        backend.ctx.workspace.save_job(chosen)
+        backend.workspace.save_job(chosen)
     adder.join(10)
-    after = backend.ctx.workspace.get_job(info.job_id)
+    after = backend.workspace.get_job(info.job_id)
     assert [c.checkpoint_id for c in after.checkpoints] == ["1", "2"]
     assert [c.is_default for c in after.checkpoints] == [True, False]
     assert after.endpoint == endpoint_of(info.job_id, "1")

@@ -12,7 +12,8 @@ from pydantic import BaseModel, Field
 
 from agent.mcp_server import build_server
 from tools.context import ToolContext
-from tools.registry import REGISTRY, ToolInput, tool
+from tools.errors import ToolInput
+from tools.registry import REGISTRY, tool
 
 
 @pytest.fixture
@@ -79,10 +80,10 @@ def test_tools(monkeypatch: pytest.MonkeyPatch) -> Iterator[SimpleNamespace]:
     monkeypatch.setattr(REGISTRY, "tools", dict(REGISTRY.tools))
     # Only the tools imported so far plus ours: these tests are about the server, not the other tool modules.
     monkeypatch.setattr(REGISTRY, "_loaded", True)
-    tool(long_running=True)(count_slowly)
+    tool(count_slowly)
     tool(consent=lambda args, ctx: f"Spend ${args.usd:.2f} on a test?" if args.usd > 0 else None)(spend)
     tool(crash)
-    tool(long_running=True)(wait_for_release)
+    tool(wait_for_release)
     SPENT.clear()
     RELEASE.clear()
     yield SimpleNamespace(spent=SPENT, release=RELEASE)

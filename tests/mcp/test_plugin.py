@@ -172,7 +172,8 @@ async def test_stdio_round_trip_of_the_declared_command(tmp_path: Path) -> None:
 
 NOISY_SERVER = textwrap.dedent('''
     from pydantic import BaseModel
-    from tools.registry import REGISTRY, ToolInput, tool
+    from tools.errors import ToolInput
+    from tools.registry import REGISTRY, tool
     REGISTRY._loaded = True  # just this tool: the test is about stdout, not the other modules
     class NoArgs(ToolInput):
         pass

@@ -19,7 +19,7 @@ from tools.backends.base import (
     Checkpoint, GenerateRequest, GenerateResult, JobInfo, JobState, MetricPoint, PreflightReport, TuningSpec,
     UploadResult,
 )
-from tools.registry import ToolError
+from tools.errors import ToolError
 
 
 @dataclass

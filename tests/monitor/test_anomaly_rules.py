@@ -9,7 +9,7 @@ import re
 import pytest
 from monitor_fake_backend import checkpoints, decay, noisy, points
 
-from tools.anomalies import assess_health, detect_anomalies
+from tools.monitoring.anomalies import assess_health, detect_anomalies
 from tools.backends.base import EVAL_LOSS, TRAIN_ACCURACY, TRAIN_LOSS
 
 N = 300

@@ -9,8 +9,9 @@ import pytest
 from monitor_fake_backend import checkpoints
 
 from tools.backends.base import JobState
-from tools.heldout import read_examples
-from tools.registry import ToolError, dispatch
+from tools.evaluation.heldout import read_examples
+from tools.errors import ToolError
+from tools.registry import dispatch
 
 PAIRS = [("France", "Paris"), ("Japan", "Tokyo"), ("Peru", "Lima")]
 

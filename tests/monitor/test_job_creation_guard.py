@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 import pytest
 from monitor_fake_backend import FakeBackend
 
-from tools import job_requests
+from tools.training import job_requests
 from tools.backends.base import JobInfo, JobState, TuningSpec
-from tools.job_requests import request_key
-from tools.jobs import CreateTuningJobInput
-from tools.registry import ToolError, dispatch
+from tools.training.job_requests import request_key
+from tools.training.jobs import CreateTuningJobInput
+from tools.errors import ToolError
+from tools.registry import dispatch
 
 LOCAL_ARGS = {"training_dataset_uri": "local://train.jsonl", "base_model": "gemma-3-270m", "backend": "local"}
 VERTEX_ARGS = {"training_dataset_uri": "gs://bkt/train.jsonl", "base_model": "gemini-2.5-flash", "epochs": 3,

@@ -8,7 +8,7 @@ import math
 from monitor_fake_backend import FakeBackend, checkpoints, decay, noisy, points
 
 from tools.backends.base import EVAL_ACCURACY, EVAL_LOSS, TRAIN_ACCURACY, TRAIN_LOSS, JobState
-from tools.monitor import watch
+from tools.monitoring.monitor import watch
 from tools.registry import dispatch
 
 R, S, Q = JobState.RUNNING, JobState.SUCCEEDED, JobState.QUEUED

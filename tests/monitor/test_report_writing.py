@@ -17,8 +17,8 @@ from tools.backends.base import (
 )
 from tools.catalog import catalog
 from tools.registry import dispatch
-from tools.report import render_summary
-from tools.summary import jobs_overview, rows_table
+from tools.reporting.report import render_summary
+from tools.reporting.summary import jobs_overview, rows_table
 
 START = datetime(2026, 11, 26, 9, 0, tzinfo=timezone.utc)
 TRAIN_LAST = 0.4242

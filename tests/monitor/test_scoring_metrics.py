@@ -7,8 +7,8 @@ import statistics
 
 import pytest
 
-import tools.scoring as scoring
-from tools.scoring import bootstrap_ci, compare_scores, embedding_similarity, exact_match, rouge_l, token_f1
+import tools.evaluation.scoring as scoring
+from tools.evaluation.scoring import bootstrap_ci, compare_scores, embedding_similarity, exact_match, rouge_l, token_f1
 
 
 def test_exact_match_ignores_formatting_not_content():

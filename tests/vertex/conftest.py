@@ -12,7 +12,8 @@ from google.oauth2.credentials import Credentials
 from vertex_fakes import FakeVertex
 
 from tools.backends.vertex import RetryPolicy, VertexBackend
-from tools.context import Settings, ToolContext
+from tools.context import ToolContext
+from tools.settings import Settings
 from tools.workspace import Workspace
 
 PROJECT, REGION, BUCKET = "my-proj", "us-central1", "gto-test-data"
@@ -57,7 +58,7 @@ def vctx(workspace: Workspace, approvals: Approvals) -> ToolContext:
 @pytest.fixture
 def backend(vctx: ToolContext) -> VertexBackend:
     """The real backend with offline credentials and quick retries, registered as the context's vertex backend."""
-    vertex = VertexBackend(vctx, credentials=Credentials(token="fake-token-for-tests"),
+    vertex = VertexBackend(vctx.workspace, vctx.settings, credentials=Credentials(token="fake-token-for-tests"),
                            retry=RetryPolicy(attempts=3, initial_delay=0.01, max_delay=0.05, timeout_s=10,
                                              settle_s=0.3))
     vctx._backends["vertex"] = vertex

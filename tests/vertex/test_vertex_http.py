@@ -14,7 +14,8 @@ import respx
 from tools.backends.base import GenerateRequest, JobInfo, JobState
 from tools.backends.vertex import VertexBackend
 from tools.context import ToolContext
-from tools.registry import ToolError, dispatch
+from tools.errors import ToolError
+from tools.registry import dispatch
 
 HOST = "https://us-central1-aiplatform.googleapis.com/v1beta1"
 JOB = "projects/123456789/locations/us-central1/tuningJobs/42"

@@ -12,8 +12,9 @@ from vertex_fakes import FakeVertex
 
 from tools.backends.vertex import VertexBackend
 from tools.context import ToolContext
-from tools.jobs import CreateTuningJobInput, check_limits
-from tools.registry import ToolError, dispatch
+from tools.training.jobs import CreateTuningJobInput, check_limits
+from tools.errors import ToolError
+from tools.registry import dispatch
 
 TRAIN = "gs://gto-test-data/train.jsonl"
 

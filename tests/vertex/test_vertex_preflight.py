@@ -12,7 +12,8 @@ import respx
 from conftest import BUCKET, PROJECT
 
 from tools.backends.vertex import VertexBackend
-from tools.context import Settings, ToolContext
+from tools.context import ToolContext
+from tools.settings import Settings
 from tools.registry import dispatch
 from tools.workspace import Workspace
 

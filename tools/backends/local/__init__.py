@@ -15,8 +15,8 @@ def serve(target: str, host: str = "127.0.0.1", port: int = 8765) -> None:
     Every failure the caller can fix is a ToolError (message + hint): an unknown target, a missing weights package,
     a port in use. The server answers only for the target's base model and the workspace's jobs tuned from it."""
     from tools.backends.local.server import serve_forever
-    from tools.context import ToolContext
+    from tools.workspace import Workspace
 
-    backend = LocalBackend(ToolContext.default())
+    backend = LocalBackend(Workspace.default())
     default = backend.resolve(target)
     serve_forever(default, backend.served_resolver(default), host, port)

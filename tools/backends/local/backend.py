@@ -18,13 +18,14 @@ from pathlib import Path
 from tools.backends.base import (
     GenerateRequest, GenerateResult, JobInfo, JobState, MetricPoint, PreflightReport, TuningSpec, UploadResult,
 )
-from tools.backends.local import weights
+import tools.backends.local.weights as weights
 from tools.backends.local.environment import preflight
 from tools.backends.local.jobs import JobStore, new_job_id, now, process_started, set_default, stop_process
 from tools.backends.local.targets import URI_SCHEME, Target, base_target, resolve, resolve_served, resolve_uri
 from tools.catalog import catalog
-from tools.context import ToolContext
-from tools.registry import ToolError
+from tools.errors import ToolError
+from tools.settings import Settings
+from tools.workspace import Workspace
 
 DEFAULT_EPOCHS = 3
 DEFAULT_ADAPTER_SIZE = 8
@@ -38,15 +39,15 @@ class LocalBackend:
     name = "local"
     poll_interval_s = 2.0
 
-    def __init__(self, ctx: ToolContext):
-        self.ctx = ctx
-        self.store = JobStore(ctx.workspace)
+    def __init__(self, workspace: Workspace, settings: Settings | None = None):
+        self.workspace = workspace
+        self.store = JobStore(workspace)
         self._children: dict[str, subprocess.Popen[bytes]] = {}
 
     def check_environment(self, project: str | None = None, region: str | None = None,
                           bucket: str | None = None) -> PreflightReport:
         """Packages of the [local] extra, the weights package, free disk and memory; each failure with its fix."""
-        return preflight(self.ctx.workspace.root)
+        return preflight(self.workspace.root)
 
     def upload(self, path: Path, destination: str | None = None, create_bucket: bool = False) -> UploadResult:
         """Stage a content-addressed copy in the workspace; returns local://datasets/<sha256[:16]>/<name>."""
@@ -61,7 +62,7 @@ class LocalBackend:
         digest = sha.hexdigest()
         name = Path(destination.rstrip("/")).name if destination else source.name
         relative = f"datasets/{digest[:16]}/{name}"
-        staged = self.ctx.workspace.root / "local" / relative
+        staged = self.workspace.root / "local" / relative
         skipped = staged.is_file() and staged.stat().st_size == source.stat().st_size
         if not skipped:
             staged.parent.mkdir(parents=True, exist_ok=True)
@@ -69,12 +70,12 @@ class LocalBackend:
                 shutil.copyfile(source, tmp.name)
             os.replace(tmp.name, staged)
         uri = URI_SCHEME + relative
-        self.ctx.workspace.record_dataset(uri, {"source": str(source.resolve())}, sha256=digest)
+        self.workspace.record_dataset(uri, {"source": str(source.resolve())}, sha256=digest)
         return UploadResult(uri=uri, bytes=staged.stat().st_size, skipped=skipped,
                             md5=base64.b64encode(md5.digest()).decode())
 
     def _dataset_uri(self, uri: str, role: str) -> str:
-        path = resolve_uri(self.ctx.workspace, uri)
+        path = resolve_uri(self.workspace, uri)
         if not path.is_file():
             raise ToolError(f"The {role} dataset {uri} is not there ({path}).", "Check the path or upload it again.")
         return uri if uri.startswith(URI_SCHEME) else self.upload(path).uri
@@ -113,7 +114,7 @@ class LocalBackend:
 
     def create_job(self, spec: TuningSpec) -> JobInfo:
         """Record the job PENDING and start its trainer process; the same client_request_id returns the same job."""
-        existing = self.ctx.workspace.find_job_by_request(spec.client_request_id)
+        existing = self.workspace.find_job_by_request(spec.client_request_id)
         if existing is not None:
             return self.get_job(existing.job_id)
         base = self._check_base(spec.base_model)
@@ -134,11 +135,11 @@ class LocalBackend:
         try:
             self.store.add(info, config)
         except sqlite3.IntegrityError:  # a concurrent create with the same request id won
-            existing = self.ctx.workspace.find_job_by_request(spec.client_request_id)
+            existing = self.workspace.find_job_by_request(spec.client_request_id)
             if existing is None:
                 raise
             return self.get_job(existing.job_id)
-        self.ctx.workspace.log_event(job_id, "job_created", f"local tuning of {base}", config)
+        self.workspace.log_event(job_id, "job_created", f"local tuning of {base}", config)
         self._start(job_id)
         return self.get_job(job_id)
 
@@ -148,7 +149,7 @@ class LocalBackend:
         log = open(self.store.log_path(job_id), "ab")
         try:
             child = subprocess.Popen(
-                [sys.executable, "-m", "tools.backends.local.worker", str(self.ctx.workspace.root), job_id],
+                [sys.executable, "-m", "tools.backends.local.worker", str(self.workspace.root), job_id],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(PROJECT_ROOT),
                 start_new_session=True,  # its own process group: it outlives this command and cancel kills it whole
             )
@@ -169,14 +170,14 @@ class LocalBackend:
 
     def get_job(self, job_id: str) -> JobInfo:
         self._reap_children()
-        info = self.ctx.workspace.get_job(job_id)
+        info = self.workspace.get_job(job_id)
         if info is None or info.backend != self.name:
-            raise ToolError(f"No local job {job_id!r} in {self.ctx.workspace.root}.", "list_jobs shows the jobs.")
+            raise ToolError(f"No local job {job_id!r} in {self.workspace.root}.", "list_jobs shows the jobs.")
         return self.store.refresh(info)
 
     def list_jobs(self, limit: int = 50) -> list[JobInfo]:
         self._reap_children()
-        return [self.store.refresh(info) for info in self.ctx.workspace.list_jobs(backend=self.name)[:limit]]
+        return [self.store.refresh(info) for info in self.workspace.list_jobs(backend=self.name)[:limit]]
 
     def cancel_job(self, job_id: str) -> JobInfo:
         """Mark the job CANCELLED and stop its trainer (SIGTERM, then SIGKILL); an ended job is returned as is."""
@@ -190,12 +191,12 @@ class LocalBackend:
         if record is not None and record.pid:
             stop_process(record.pid, record.pid_started or None)
         self._reap_children()
-        self.ctx.workspace.log_event(job_id, "job_cancelled", "cancelled by the user")
+        self.workspace.log_event(job_id, "job_cancelled", "cancelled by the user")
         return info
 
     def get_metrics(self, job_id: str, since_step: int = -1) -> dict[str, list[MetricPoint]]:
         self.get_job(job_id)
-        return self.ctx.workspace.get_metrics(job_id, since_step)
+        return self.workspace.get_metrics(job_id, since_step)
 
     def set_default_checkpoint(self, job_id: str, checkpoint_id: str) -> JobInfo:
         info = self.get_job(job_id)
@@ -219,7 +220,7 @@ class LocalBackend:
 
     def generate(self, target: str, request: GenerateRequest) -> GenerateResult:
         """One reply from a checkpoint, a job's default checkpoint or a base model, in this process (cached)."""
-        from tools.backends.local import generation
+        import tools.backends.local.generation as generation
         from tools.backends.local.chat_format import DataError, parse_record
 
         resolved = self.resolve(target)
@@ -242,7 +243,7 @@ class LocalBackend:
     @contextmanager
     def serve_endpoint(self, target: str) -> Iterator[str]:
         """Serve `target` over HTTP on a free loopback port for the block; yields the base URL for google-genai."""
-        from tools.backends.local import generation
+        import tools.backends.local.generation as generation
         from tools.backends.local.server import running
 
         default = self.resolve(target)

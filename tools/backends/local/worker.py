@@ -86,7 +86,7 @@ class JobReporter:
 
 def run(store: JobStore, job_id: str) -> None:
     """Train one job start to end; raises on failure (the caller records it)."""
-    from tools.backends.local import weights
+    import tools.backends.local.weights as weights
     from tools.backends.local.targets import resolve_uri
     from tools.backends.local.trainer import TrainConfig, add_lora, steps_per_epoch, train
 

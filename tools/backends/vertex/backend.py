@@ -42,13 +42,13 @@ from tools.backends.vertex.jobs import (
 from tools.backends.vertex.metrics import MetricsReader
 from tools.backends.vertex.rest import GoogleRest
 from tools.catalog import ModelInfo, catalog
-from tools.job_requests import record
-from tools.registry import ToolError
+from tools.errors import ToolError
 
 if TYPE_CHECKING:
     from google.auth.credentials import Credentials
 
-    from tools.context import ToolContext
+    from tools.settings import Settings
+    from tools.workspace import Workspace
 
 # Workspace event kinds this backend writes.
 DEFAULT_CHECKPOINT = "vertex:default_checkpoint"
@@ -60,9 +60,10 @@ class VertexBackend:
     name = "vertex"
     poll_interval_s = 60.0
 
-    def __init__(self, ctx: ToolContext, credentials: Credentials | None = None, retry: RetryPolicy | None = None):
-        self.ctx = ctx
-        self.conn = VertexConnection(ctx.settings, credentials, retry)
+    def __init__(self, workspace: Workspace, settings: Settings, credentials: Credentials | None = None,
+                 retry: RetryPolicy | None = None):
+        self.workspace, self.settings = workspace, settings
+        self.conn = VertexConnection(settings, credentials, retry)
         self.gcs = CloudStorage(self.conn)
         self.rest = GoogleRest(self.conn)
         self.metrics = MetricsReader(self.conn)
@@ -77,18 +78,18 @@ class VertexBackend:
 
     def check_environment(self, project: str | None, region: str | None, bucket: str | None) -> PreflightReport:
         overrides = {k: v for k, v in {"project": project, "region": region}.items() if v}
-        conn = VertexConnection(self.ctx.settings.model_copy(update=overrides), self.conn.given_credentials,
+        conn = VertexConnection(self.settings.model_copy(update=overrides), self.conn.given_credentials,
                                 self.conn.retry)
         return Preflight(conn, GoogleRest(conn), CloudStorage(conn, self.gcs.chunk_size)).run(
-            bucket or self.ctx.settings.bucket)
+            bucket or self.settings.bucket)
 
     def upload(self, path: Path, destination: str | None, create_bucket: bool = False) -> UploadResult:
         uri = destination if destination and destination.startswith("gs://") else None
         if uri is None:
-            if not self.ctx.settings.bucket:
+            if not self.settings.bucket:
                 raise ToolError("No Cloud Storage bucket was given.",
                                 "Pass bucket=NAME or a gs:// destination, or set GTO_BUCKET.")
-            uri = f"gs://{self.ctx.settings.bucket}/{destination or ''}"
+            uri = f"gs://{self.settings.bucket}/{destination or ''}"
         return self.gcs.upload(Path(path), uri, create_bucket)
 
     def bucket_exists(self, bucket: str) -> bool:
@@ -199,11 +200,11 @@ class VertexBackend:
 
     def get_metrics(self, job_id: str, since_step: int = -1) -> dict[str, list[MetricPoint]]:
         """The four curves from Vertex AI Experiments, cached in the workspace; only new steps are stored."""
-        ws = self.ctx.workspace
+        ws = self.workspace
         info = ws.get_job(job_id)
         if info is None or (info.experiment is None and not info.state.ended):
             info = self.get_job(job_id)
-            record(self.ctx, info)  # cached for the next look
+            self.workspace.record_job(info)  # cached for the next look
         if info.experiment and not ws.events(info.job_id, kind=METRICS_FINAL):
             wanted = (TRAIN_LOSS, TRAIN_ACCURACY) + ((EVAL_LOSS, EVAL_ACCURACY) if info.validation_dataset_uri else ())
             cached = ws.get_metrics(info.job_id)
@@ -233,7 +234,7 @@ class VertexBackend:
         model = self.conn.call(f"set checkpoint {checkpoint_id} as the default of {info.tuned_model}",
                                lambda: client.models.update(model=info.tuned_model, config=config))
         chosen = model.default_checkpoint_id or checkpoint_id
-        self.ctx.workspace.log_event(info.job_id, DEFAULT_CHECKPOINT, chosen,
+        self.workspace.log_event(info.job_id, DEFAULT_CHECKPOINT, chosen,
                                      {"checkpoint_id": chosen, "tuned_model": info.tuned_model})
         return self.get_job(info.job_id)
 
@@ -256,7 +257,7 @@ class VertexBackend:
         return model.id
 
     def _info(self, job: types.TuningJob) -> JobInfo:
-        chosen = self.ctx.workspace.events(job.name, kind=DEFAULT_CHECKPOINT) if job.name else []
+        chosen = self.workspace.events(job.name, kind=DEFAULT_CHECKPOINT) if job.name else []
         return job_info(job, chosen[-1]["data"]["checkpoint_id"] if chosen else None)
 
     def _datasets(self, spec: TuningSpec) -> dict[str, tuple[str, str | None]]:
@@ -264,14 +265,14 @@ class VertexBackend:
         for field, uri in (("training_dataset_uri", spec.training_dataset_uri),
                            ("validation_dataset_uri", spec.validation_dataset_uri)):
             if uri:
-                out[field] = (uri, (self.ctx.workspace.dataset(uri) or {}).get("source"))
+                out[field] = (uri, (self.workspace.dataset(uri) or {}).get("source"))
         return out
 
     def _endpoint_for(self, target: str) -> str:
         """Tuned Gemini models answer only through endpoints; a model resource name is turned into its endpoint."""
         if not (target.startswith("projects/") and "/models/" in target):
             return target
-        for job in self.ctx.workspace.list_jobs(self.name):
+        for job in self.workspace.list_jobs(self.name):
             if job.tuned_model and job.endpoint and job.tuned_model.split("@")[0] == target.split("@")[0]:
                 return job.endpoint
         raise ToolError(f"{target} is a model resource name; a tuned Gemini model is called through its endpoint.",
@@ -280,7 +281,7 @@ class VertexBackend:
     def _model_for(self, target: str) -> ModelInfo | None:
         if not target.startswith("projects/"):
             return catalog().find(target)
-        for job in self.ctx.workspace.list_jobs(self.name):
+        for job in self.workspace.list_jobs(self.name):
             if target == job.endpoint or any(c.endpoint == target for c in job.checkpoints):
                 return catalog().find(job.base_model)
         return None

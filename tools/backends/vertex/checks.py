@@ -18,7 +18,7 @@ from tools.backends.vertex.errors import (
 from tools.backends.vertex.gcs import CloudStorage
 from tools.backends.vertex.rest import GoogleRest
 from tools.catalog import catalog
-from tools.registry import ToolError
+from tools.errors import ToolError
 
 AIPLATFORM = "aiplatform.googleapis.com"
 STORAGE = "storage.googleapis.com"

@@ -17,12 +17,12 @@ from google import genai
 from google.genai import types
 
 from tools.backends.vertex.errors import ADC_LOGIN, TRANSIENT_HTTP, USER_MEMBER, Situation, guidance, is_transient
-from tools.registry import ToolError
+from tools.errors import ToolError
 
 if TYPE_CHECKING:
     from google.auth.credentials import Credentials
 
-    from tools.context import Settings
+    from tools.settings import Settings
 
 DEFAULT_REGION = "us-central1"
 SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
@@ -92,7 +92,7 @@ def api_key_only(settings: Settings) -> str | None:
 
     An API key set beside a Vertex project (from the settings or application-default credentials) is harmless: the
     project is passed to genai.Client explicitly, which then ignores the key."""
-    from tools.context import google_credentials_configured
+    from tools.settings import google_credentials_configured
 
     key_var = next((v for v in API_KEY_VARS if os.environ.get(v)), None)
     vertex_flag = os.environ.get("GOOGLE_GENAI_USE_VERTEXAI", "").lower()

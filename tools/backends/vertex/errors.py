@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from tools.registry import ToolError
+from tools.errors import ToolError
 from tools.secrets import redact
 
 TRANSIENT_HTTP = (408, 429, 500, 502, 503, 504)

@@ -19,7 +19,7 @@ from google.cloud.storage.retry import DEFAULT_RETRY
 from tools.backends.base import UploadResult
 from tools.backends.vertex.client import VertexConnection
 from tools.backends.vertex.errors import guidance
-from tools.registry import ToolError
+from tools.errors import ToolError
 
 MIB = 1024 * 1024
 DEFAULT_PREFIX = "gto-datasets/"

@@ -141,7 +141,7 @@ def job_name(job_id: str, project: str, region: str) -> str:
         return job_id
     if job_id.isdigit():
         return f"projects/{project}/locations/{region}/tuningJobs/{job_id}"
-    from tools.registry import ToolError
+    from tools.errors import ToolError
 
     raise ToolError(f"{job_id!r} is not a Vertex AI tuning job.",
                     "Pass the job's resource name (projects/P/locations/L/tuningJobs/ID) or its number.")

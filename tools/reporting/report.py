@@ -11,12 +11,13 @@ from pydantic import BaseModel, Field
 
 from tools.backends.base import EVAL_ACCURACY, EVAL_LOSS, TRAIN_ACCURACY, TRAIN_LOSS
 from tools.context import ToolContext
-from tools.deployment import cost_lines, endpoint_section
-from tools.facts import JobFacts, fmt_duration, gather, now_text, num, pct
-from tools.plots import accuracy_plot, loss_plot, sweep_plot
-from tools.registry import ToolInput, tool
+from tools.reporting.deployment import cost_lines, endpoint_section
+from tools.reporting.facts import JobFacts, fmt_duration, gather, now_text, num, pct
+from tools.reporting.plots import accuracy_plot, loss_plot, sweep_plot
+from tools.errors import ToolInput
+from tools.registry import tool
 from tools.secrets import redact
-from tools.summary import advice_markdown, compare_jobs, job_rows, render_summary, rows_table
+from tools.reporting.summary import advice_markdown, compare_jobs, job_rows, render_summary, rows_table
 
 __all__ = ["compare_jobs", "render_summary", "write_report"]
 

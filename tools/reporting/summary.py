@@ -7,9 +7,10 @@ from pydantic import BaseModel, Field
 
 from tools.backends.base import EVAL_ACCURACY, EVAL_LOSS, TRAIN_ACCURACY, TRAIN_LOSS, JobInfo, JobState
 from tools.context import ToolContext
-from tools.deployment import adapter_name, cost_facts, endpoint_of
-from tools.facts import JobFacts, fmt_duration, gather, num, pct
-from tools.registry import ToolInput, tool
+from tools.reporting.deployment import adapter_name, cost_facts, endpoint_of
+from tools.reporting.facts import JobFacts, fmt_duration, gather, num, pct
+from tools.errors import ToolInput
+from tools.registry import tool
 from tools.secrets import redact
 
 DONE, FAILED, NOT_DONE = "✓", "✗", "○"
@@ -288,8 +289,8 @@ def compare_jobs(args: CompareJobsInput, ctx: ToolContext) -> CompareJobsOutput:
 
 def jobs_overview(ctx: ToolContext, jobs: list[JobInfo] | None = None) -> list[JobRow]:
     """`gto jobs`: every workspace job with its key metrics, from the workspace alone (no network, instant)."""
-    from tools.anomalies import assess_health, detect_anomalies
-    from tools.checkpoints import checkpoint_rows
+    from tools.monitoring.anomalies import assess_health, detect_anomalies
+    from tools.evaluation.checkpoints import checkpoint_rows
 
     rows = []
     for job in jobs if jobs is not None else ctx.workspace.list_jobs():

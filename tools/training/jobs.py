@@ -12,9 +12,10 @@ from pydantic import BaseModel, Field, PrivateAttr
 from tools.backends.base import JobInfo, TuningSpec
 from tools.catalog import LOCAL_BASE_MODEL, ModelInfo, catalog
 from tools.context import ToolContext
-from tools.cost import CostEstimate, actual_cost, training_cost
-from tools.job_requests import claim, earlier_attempt, record, request_key
-from tools.registry import ToolError, ToolInput, tool
+from tools.training.cost import CostEstimate, actual_cost, training_cost
+from tools.training.job_requests import claim, earlier_attempt, request_key
+from tools.errors import ToolError, ToolInput
+from tools.registry import tool
 
 if TYPE_CHECKING:
     from tools.backends.base import TuningBackend
@@ -193,7 +194,7 @@ def create_tuning_job(args: CreateTuningJobInput, ctx: ToolContext) -> CreateTun
     warnings = [w for w in (region_warning(model, backend),) if w]
     rid, live, token = claim(request_key(args, backend.name, ctx), backend, ctx)
     if live is not None:
-        record(ctx, live)
+        ctx.workspace.record_job(live)
         return CreateTuningJobOutput(job=live, estimated_cost=cost, reused=True, warnings=warnings)
     try:
         if backend.name != "local" and not args._consent_asked:
@@ -206,7 +207,7 @@ def create_tuning_job(args: CreateTuningJobInput, ctx: ToolContext) -> CreateTun
         info = backend.create_job(spec)
         if info.client_request_id is None:
             info = info.model_copy(update={"client_request_id": rid})
-        record(ctx, info)
+        ctx.workspace.record_job(info)
     finally:
         ctx.workspace.release_request(rid, token)
     return CreateTuningJobOutput(job=info, estimated_cost=cost, reused=False, warnings=warnings)
@@ -217,7 +218,7 @@ def get_job(args: JobRef, ctx: ToolContext) -> GetJobOutput:
     """The job's state, progress (epochs and steps), data statistics, checkpoints and endpoint, and its actual
     training cost once the service has counted the billable tokens."""
     info = ctx.backend_for_job(args.job_id).get_job(args.job_id)
-    record(ctx, info)
+    ctx.workspace.record_job(info)
     cost = None
     if info.data_stats and info.data_stats.total_billable_token_count:
         cost = actual_cost(info.base_model, info.data_stats.total_billable_token_count, info.epochs)
@@ -228,7 +229,7 @@ def get_job(args: JobRef, ctx: ToolContext) -> GetJobOutput:
 def cancel_job(args: JobRef, ctx: ToolContext) -> CancelJobOutput:
     """Cancel a running tuning job (it stops costing; checkpoints already made stay). An ended job is left as is."""
     info = ctx.backend_for_job(args.job_id).cancel_job(args.job_id)
-    record(ctx, info)
+    ctx.workspace.record_job(info)
     return CancelJobOutput(job=info)
 
 
@@ -240,7 +241,7 @@ def list_jobs(args: ListJobsInput, ctx: ToolContext) -> ListJobsOutput:
     if args.backend == "vertex" or (args.backend is None and ctx.backend_name() == "vertex"):
         try:
             for info in ctx.backend("vertex").list_jobs(args.limit):
-                record(ctx, info)
+                ctx.workspace.record_job(info)
                 jobs[info.job_id] = info
         except ToolError as exc:
             warnings.append(f"Vertex AI jobs not listed: {exc}")

@@ -8,7 +8,8 @@ from pydantic import BaseModel, Field
 
 from tools.catalog import ModelInfo, catalog
 from tools.context import ToolContext
-from tools.registry import ToolError, ToolInput, tool
+from tools.errors import ToolError, ToolInput
+from tools.registry import tool
 
 PRICE_PAGE = "https://cloud.google.com/vertex-ai/generative-ai/pricing"
 
@@ -118,7 +119,7 @@ def estimate_cost(args: EstimateCostInput, ctx: ToolContext) -> CostEstimate:
     tokens, estimated, count, avg = args.training_tokens, False, None, None
     avg_in, avg_out = args.avg_input_tokens, args.avg_output_tokens
     if args.training_path:
-        from tools.dataset import dataset_stats
+        from tools.dataset.validation import dataset_stats
 
         stats = dataset_stats(args.training_path, ctx, model.id)
         if tokens is None:
@@ -133,7 +134,7 @@ def estimate_cost(args: EstimateCostInput, ctx: ToolContext) -> CostEstimate:
                         "avg_output_tokens.")
     epochs, source = args.epochs, "given"
     if epochs is None and tokens is not None:
-        from tools.hyperparams import recommend
+        from tools.training.hyperparams import recommend
 
         advice = recommend(model.id, count, avg)
         epochs, source = advice.epochs.value, "recommended"

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tools.common_shape import dict_fast, typed_decode  # noqa: F401 - typed_decode: tests switch it off
-from tools.dataset_problems import Problem
+from tools.dataset.common_shape import dict_fast, typed_decode  # noqa: F401 - typed_decode: tests switch it off
+from tools.dataset.problems import Problem
 from tools.tokens import estimate_weight
 
 try:

@@ -14,13 +14,15 @@ import orjson
 from pydantic import BaseModel, Field
 
 from tools.context import ToolContext
-from tools.dataset_problems import ERROR, KINDS
-from tools.dataset_scan import line_blocks
-from tools.gemini_format import (
+from tools.dataset.problems import ERROR, KINDS
+from tools.dataset.scan import line_blocks
+from tools.dataset.gemini_format import (
     BOM, CONTENT_KEYS, DATA_KEYS, META_KEYS, SYSTEM_KEYS, TOP_KEYS, check_example, parse_line,
 )
-from tools.openai_chat import from_messages
-from tools.registry import ToolError
+from tools.dataset.openai_chat import from_messages
+from tools.dataset.paths import local_file
+from tools.errors import ToolError, ToolInput
+from tools.registry import tool
 
 
 class FixResult(BaseModel):
@@ -40,8 +42,6 @@ class FixResult(BaseModel):
 
 def repair(path: str, output_path: str | None, ctx: ToolContext) -> FixResult:
     """Write the repaired copy, the rejects and the change log; the input file is only read."""
-    from tools.dataset import local_file
-
     source = local_file(path, "dataset")
     out = Path(output_path).expanduser() if output_path else source.with_name(f"{_stem(source)}.fixed.jsonl")
     rejects = out.with_name(f"{_stem(out)}.rejects.jsonl")
@@ -328,3 +328,17 @@ def _refuse_foreign(out: Path, rejects: Path, changelog: Path) -> None:
 
 def _stem(path: Path) -> str:
     return path.name[: -len(path.suffix)] if path.suffix else path.name
+
+
+class FixDatasetInput(ToolInput):
+    path: str = Field(description="Local JSONL file to repair; it is never modified")
+    output_path: str | None = Field(None, description="Where to write the repaired copy (default: beside the "
+                                    "input, NAME.fixed.jsonl); never the input itself")
+
+
+@tool
+def fix_dataset(args: FixDatasetInput, ctx: ToolContext) -> FixResult:
+    """Write a repaired copy of a tuning dataset: converts OpenAI/messages chat format to Gemini 'contents', merges
+    consecutive same-role turns, strips BOM and stray whitespace, drops empty and duplicate examples and moves
+    unparseable lines to a rejects file. The original is never touched; a change log accounts for every line."""
+    return repair(args.path, args.output_path, ctx)

@@ -12,11 +12,13 @@ from pydantic import BaseModel, Field
 
 from tools.catalog import catalog
 from tools.context import ToolContext
-from tools.dataset_problems import ERROR, WARNING, ProblemLog
-from tools.dataset_repair import FixResult, repair
-from tools.dataset_scan import FileScan, scan_files
-from tools.file_rules import file_rules, leakage, token_stats, validation_share
-from tools.registry import ToolError, ToolInput, tool
+from tools.dataset.problems import ERROR, WARNING, ProblemLog
+from tools.dataset.paths import local_file
+from tools.dataset.scan import FileScan
+from tools.dataset.scan_workers import scan_files
+from tools.dataset.file_rules import file_rules, leakage, token_stats, validation_share
+from tools.errors import ToolError, ToolInput
+from tools.registry import tool
 from tools.tokens import get_counter
 
 
@@ -126,24 +128,6 @@ def validate(path: str, validation_path: str | None, base_model: str, ctx: ToolC
     )
 
 
-def local_file(path: str, what: str) -> Path:
-    """A readable local file, or a ToolError that says what to do."""
-    if path.startswith("gs://"):
-        raise ToolError(f"The {what} {path} is in Cloud Storage; validation reads local files.",
-                        "Validate the local copy before uploading it (or download it first).")
-    p = Path(path).expanduser()
-    if not p.exists():
-        raise ToolError(f"No {what} at {path}.", "Check the path (relative paths start at the current folder).")
-    if not p.is_file():
-        raise ToolError(f"The {what} {path} is not a file.", "Pass the path of a .jsonl file.")
-    try:
-        with p.open("rb"):
-            pass
-    except OSError as exc:
-        raise ToolError(f"Cannot read the {what} {path}: {exc.strerror}.", "Check its permissions.") from exc
-    return p
-
-
 def dataset_stats(path: str, ctx: ToolContext, base_model: str = "gemini-2.5-flash") -> dict[str, Any]:
     """What is known of a dataset: stats recorded by an earlier validation while the file is unchanged, else fresh."""
     if path.startswith("gs://"):
@@ -197,17 +181,3 @@ def _summary(ok: bool, reports: list[FileReport], leaked: int, estimated: bool) 
     verdict = "Ready to tune." if ok else "Not tunable until the errors are fixed (fix_dataset repairs many)."
     extra = f" {leaked} validation examples also appear in training." if leaked else ""
     return f"{verdict} " + "; ".join(parts) + "." + extra
-
-
-class FixDatasetInput(ToolInput):
-    path: str = Field(description="Local JSONL file to repair; it is never modified")
-    output_path: str | None = Field(None, description="Where to write the repaired copy (default: beside the "
-                                    "input, NAME.fixed.jsonl); never the input itself")
-
-
-@tool
-def fix_dataset(args: FixDatasetInput, ctx: ToolContext) -> FixResult:
-    """Write a repaired copy of a tuning dataset: converts OpenAI/messages chat format to Gemini 'contents', merges
-    consecutive same-role turns, strips BOM and stray whitespace, drops empty and duplicate examples and moves
-    unparseable lines to a rejects file. The original is never touched; a change log accounts for every line."""
-    return repair(args.path, args.output_path, ctx)

@@ -14,8 +14,9 @@ from agent.criteria import Criterion, all_hold
 from agent.goal import Goal, parse_goal, place, user_texts
 from agent.loop import Agent, Interrupted, Limits, LimitReached, Totals
 from agent.models import Model, ModelError, load_model
-from agent.session import Transcript
-from tools.context import Settings, ToolContext
+from agent.transcript import Transcript
+from tools.context import ToolContext
+from tools.settings import Settings
 from tools.registry import REGISTRY
 from tools.workspace import Workspace
 
@@ -51,7 +52,7 @@ class RunResult:
         }
 
 
-def open_session(*, model: str | Model | None = None, backend: str | None = None, yes: bool = False,
+def open_agent(*, model: str | Model | None = None, backend: str | None = None, yes: bool = False,
                  console: Console | None = None, workspace: Workspace | None = None, limits: Limits | None = None,
                  interactive: bool = False, resume: str | None = None, goal: str = "",
                  project: str | None = None, region: str | None = None, bucket: str | None = None) -> Agent:
@@ -93,7 +94,7 @@ def open_session(*, model: str | Model | None = None, backend: str | None = None
 def run_goal(goal: str, **options: Any) -> RunResult:
     """Run one goal to the end and return what happened; the embedding API."""
     console: Console = options.setdefault("console", Console())
-    agent = open_session(goal=goal, **options)
+    agent = open_agent(goal=goal, **options)
     return drive(agent, goal or CONTINUE, console)
 
 
@@ -144,7 +145,7 @@ def _record(agent: Agent, status: str, note: str, trace: str | None) -> RunResul
 def summarise(ctx: ToolContext, result: RunResult) -> str:
     """The closing summary in the seed agent's shape, from real numbers; or the checklist when no job exists."""
     if result.job_id:
-        from tools.report import render_summary
+        from tools.reporting.report import render_summary
 
         return render_summary(ctx, result.job_id)
     lines = ["=== Gemini Tuning Orchestrator - Summary ===", ""]

@@ -12,7 +12,8 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from tools.context import ToolContext
-from tools.registry import ToolError, ToolInput, tool
+from tools.errors import ToolError, ToolInput
+from tools.registry import tool
 
 # Below this a held-out set is too small to say anything, and the training set loses too much.
 MIN_EXAMPLES = 20

@@ -6,7 +6,8 @@ from pydantic import Field
 
 from tools.backends.base import PreflightReport
 from tools.context import ToolContext
-from tools.registry import ToolInput, tool
+from tools.errors import ToolInput
+from tools.registry import tool
 
 
 class CheckEnvironmentInput(ToolInput):

@@ -7,7 +7,8 @@ from pydantic import BaseModel, Field
 
 from tools.catalog import ModelInfo, catalog
 from tools.context import ToolContext
-from tools.registry import ToolInput, tool
+from tools.errors import ToolInput
+from tools.registry import tool
 
 # Google's SFT best-practices blog (Jan 2025), as transcribed by a third party: shared/reference/vertex-tuning.md §3.3.
 GUIDE = "Google's SFT best-practices guide (2025)"
@@ -53,7 +54,7 @@ def recommend_hyperparameters(args: RecommendInput, ctx: ToolContext) -> Hyperpa
     base model, each with a one-line reason; only values the model accepts."""
     count, avg = args.example_count, args.avg_tokens
     if args.training_path:
-        from tools.dataset import dataset_stats
+        from tools.dataset.validation import dataset_stats
 
         stats = dataset_stats(args.training_path, ctx, args.base_model)
         count = stats.get("valid_examples", stats.get("examples")) if count is None else count

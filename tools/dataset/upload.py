@@ -9,7 +9,8 @@ from pydantic import Field
 
 from tools.backends.base import UploadResult
 from tools.context import ToolContext
-from tools.registry import ToolError, ToolInput, tool
+from tools.errors import ToolError, ToolInput
+from tools.registry import tool
 
 
 class UploadInput(ToolInput):

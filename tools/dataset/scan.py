@@ -9,7 +9,6 @@ Memory stays flat whatever the file size: each example leaves behind only an 8-b
 from __future__ import annotations
 
 import gc
-import os
 from array import array
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,20 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-import tools.gemini_format as gemini_format
-from tools.common_shape import typed_fast
-from tools.dataset_problems import ERROR, KINDS, SAMPLES_PER_KIND, Problem, ProblemLog
-from tools.gemini_format import BOM, check_detailed
+import tools.dataset.gemini_format as gemini_format
+from tools.dataset.common_shape import typed_fast
+from tools.dataset.problems import ERROR, KINDS, SAMPLES_PER_KIND, Problem, ProblemLog
+from tools.dataset.gemini_format import BOM, check_detailed
 from tools.tokens import CHARS_PER_TOKEN, EstimateCounter, TokenCounter
 
 BLOCK_BYTES = 1 << 20
 MAX_LINE_BYTES = 32 << 20  # far past any example that fits 131,072 tokens; longer lines are skipped unread
 TOKEN_BATCH = 4096  # texts per call into the Rust tokenizer
-PARALLEL_MIN_BYTES = 64 << 20  # below this, starting worker processes costs more than it saves
-MAX_WORKERS = 16
-# Measured (benchmarks/README.md): 2 workers on 2 shared vCPUs were slower in 3 runs of 4; on 16 cores, 4 workers
-# scanned 2.2x and 16 workers 6x as fast as one process.
-PARALLEL_MIN_CORES = 4
 
 Progress = Callable[[int, int], None]
 
@@ -59,26 +53,6 @@ class FileScan:
     over_limit: int = 0
     hashes: array = field(default_factory=lambda: array("q"))
     hash_lines: array = field(default_factory=lambda: array("I"))
-
-
-def scan_files(files: list[tuple[Path, str, ProblemLog]], counter: TokenCounter, max_tokens: int,
-               progress: Progress | None = None, workers: int | None = None) -> list[FileScan]:
-    """Scan (path, role, log) files in order; in worker processes when they are big enough to pay for it."""
-    if workers is None:
-        workers = default_workers(sum(p.stat().st_size for p, _, _ in files), counter)
-    if workers < 2 or not isinstance(counter, EstimateCounter):  # a tokenizer counts in this process only
-        return [scan_file(p, role, counter, max_tokens, log, progress) for p, role, log in files]
-    from tools.scan_workers import scan_parallel
-
-    return scan_parallel(files, max_tokens, workers, progress)
-
-
-def default_workers(total_bytes: int, counter: TokenCounter) -> int:
-    """Processes worth starting: one per core for big files; one with a real tokenizer (it is multi-threaded)."""
-    if total_bytes < PARALLEL_MIN_BYTES or not isinstance(counter, EstimateCounter):
-        return 1
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return min(cores, MAX_WORKERS) if cores >= PARALLEL_MIN_CORES else 1
 
 
 def scan_file(path: Path, role: str, counter: TokenCounter, max_tokens: int, log: ProblemLog,

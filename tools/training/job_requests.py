@@ -7,13 +7,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import sqlite3
 import time
 from typing import TYPE_CHECKING
 
 from tools.backends.base import JobInfo, JobState
 from tools.context import ToolContext
-from tools.registry import ToolError, ToolInput
+from tools.errors import ToolError, ToolInput
 
 if TYPE_CHECKING:
     from tools.backends.base import TuningBackend
@@ -58,7 +57,7 @@ def earlier_attempt(base: str, backend: TuningBackend, ctx: ToolContext, remote:
         if found is not None:
             found, confirmed = _fresh(backend, found)
             if confirmed:
-                record(ctx, found)
+                ctx.workspace.record_job(found)
         elif finder is not None:
             found = finder(rid)
             confirmed = found is not None
@@ -100,11 +99,3 @@ def claim(base: str, backend: TuningBackend, ctx: ToolContext) -> tuple[str, Job
             told = True
         remote = False  # while waiting, the other call's record in the workspace is what to look for
         time.sleep(CLAIM_POLL_S)
-
-
-def record(ctx: ToolContext, info: JobInfo) -> None:
-    """Save a JobInfo; a request id already held by another record (another workspace's job) is not copied."""
-    try:
-        ctx.workspace.save_job(info)
-    except sqlite3.IntegrityError:
-        ctx.workspace.save_job(info.model_copy(update={"client_request_id": None}))

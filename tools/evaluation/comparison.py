@@ -11,16 +11,16 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from tools.backends.base import Checkpoint, GenerateRequest, JobInfo, TuningBackend
-from tools.checkpoints import CheckpointRow, checkpoint_rows, job_metrics, pick
+from tools.evaluation.checkpoints import CheckpointRow, checkpoint_rows, job_metrics, pick
 from tools.context import ToolContext
-from tools.heldout import Example, held_out_examples, truncate
-from tools.job_requests import record
-from tools.registry import ToolError, ToolInput, tool
-from tools.scoring import (
+from tools.evaluation.heldout import Example, held_out_examples, truncate
+
+from tools.errors import ToolError, ToolInput
+from tools.registry import tool
+from tools.evaluation.scoring import (
     MetricComparison, compare_scores, embedder, embedding_similarity, exact_match, rouge_l, token_f1,
 )
 
-Judge = Callable[[str, str, str], float]  # (prompt, reference, answer) -> score in [0, 1]
 
 
 class JobInput(ToolInput):
@@ -79,7 +79,7 @@ def choose_checkpoint(args: ChooseCheckpointInput, ctx: ToolContext) -> ChosenCh
             updated = backend.set_default_checkpoint(job.job_id, best.checkpoint_id)
             is_default = True
             endpoint = updated.endpoint or endpoint
-            record(ctx, updated)
+            ctx.workspace.record_job(updated)
         except (NotImplementedError, ToolError) as exc:
             reason += f" It could not be made the default ({exc}); call its endpoint directly."
     checkpoint = Checkpoint(**{k: getattr(best, k) for k in Checkpoint.model_fields})
@@ -189,7 +189,7 @@ def compare_models(args: CompareModelsInput, ctx: ToolContext) -> CompareModelsO
         scores["embedding_similarity"] = similar  # type: ignore[assignment]
     else:
         notes.append(embedder()[1] or "embedding similarity skipped")
-    judge: Judge | None = getattr(ctx, "judge", None)
+    judge = ctx.judge
     if judge is not None:
         scores["judge"] = {name: [judge(ex.prompt_text, ex.reference, t) for ex, t in zip(kept, texts[name])]
                            for name in texts}

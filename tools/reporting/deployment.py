@@ -7,9 +7,9 @@ import json
 from typing import Any
 
 from tools.catalog import catalog
-from tools.checkpoints import CheckpointRow
-from tools.facts import JobFacts
-from tools.registry import ToolError
+from tools.evaluation.checkpoints import CheckpointRow
+from tools.reporting.facts import JobFacts
+from tools.errors import ToolError
 
 LOCAL_PORT = 8765  # `gto serve`'s default port
 _ADAPTER_NAMES = {1: "ONE", 2: "TWO", 4: "FOUR", 8: "EIGHT", 16: "SIXTEEN", 32: "THIRTY_TWO"}
@@ -132,7 +132,7 @@ def cost_facts(f: JobFacts) -> tuple[dict[str, Any] | None, dict[str, Any] | Non
     stats = f.job.data_stats
     if stats and stats.total_billable_token_count:
         try:
-            from tools.cost import actual_cost
+            from tools.training.cost import actual_cost
 
             actual = actual_cost(f.job.base_model, stats.total_billable_token_count, f.job.epochs).model_dump()
         except (ImportError, ToolError):

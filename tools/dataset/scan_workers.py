@@ -1,6 +1,7 @@
 """Worker processes for scanning one big dataset on many cores: the file is cut into byte ranges that start at a
 line, each child interpreter scans its ranges with line numbers counted from the range's start, and the parent
-merges the counts and replays the problems with the right line offsets. Results equal a single-process scan."""
+merges the counts and replays the problems with the right line offsets. Results equal a single-process scan.
+`scan_files` decides between this and one process."""
 
 from __future__ import annotations
 
@@ -14,11 +15,34 @@ import tempfile
 from array import array
 from pathlib import Path
 
-from tools.dataset_problems import SAMPLES_PER_KIND, ProblemLog
-from tools.dataset_scan import FileScan, Progress, no_cyclic_gc, scan_stream
-from tools.tokens import EstimateCounter
+from tools.dataset.problems import SAMPLES_PER_KIND, ProblemLog
+from tools.dataset.scan import FileScan, Progress, no_cyclic_gc, scan_file, scan_stream
+from tools.tokens import EstimateCounter, TokenCounter
 
 MIN_CHUNK_BYTES = 16 << 20
+PARALLEL_MIN_BYTES = 64 << 20  # below this, starting worker processes costs more than it saves
+MAX_WORKERS = 16
+# Measured (benchmarks/README.md): 2 workers on 2 shared vCPUs were slower in 3 runs of 4; on 16 cores, 4 workers
+# scanned 2.2x and 16 workers 6x as fast as one process.
+PARALLEL_MIN_CORES = 4
+
+
+def scan_files(files: list[tuple[Path, str, ProblemLog]], counter: TokenCounter, max_tokens: int,
+               progress: Progress | None = None, workers: int | None = None) -> list[FileScan]:
+    """Scan (path, role, log) files in order; in worker processes when they are big enough to pay for it."""
+    if workers is None:
+        workers = default_workers(sum(p.stat().st_size for p, _, _ in files), counter)
+    if workers < 2 or not isinstance(counter, EstimateCounter):  # a tokenizer counts in this process only
+        return [scan_file(p, role, counter, max_tokens, log, progress) for p, role, log in files]
+    return scan_parallel(files, max_tokens, workers, progress)
+
+
+def default_workers(total_bytes: int, counter: TokenCounter) -> int:
+    """Processes worth starting: one per core for big files; one with a real tokenizer (it is multi-threaded)."""
+    if total_bytes < PARALLEL_MIN_BYTES or not isinstance(counter, EstimateCounter):
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return min(cores, MAX_WORKERS) if cores >= PARALLEL_MIN_CORES else 1
 
 
 def scan_parallel(files: list[tuple[Path, str, ProblemLog]], max_tokens: int, workers: int,
@@ -38,7 +62,7 @@ def scan_parallel(files: list[tuple[Path, str, ProblemLog]], max_tokens: int, wo
         for w in range(min(workers, len(tasks))):
             task_file = os.path.join(tmp, f"worker-{w}.json")
             Path(task_file).write_text(json.dumps(tasks[w::workers]))
-            running.append(subprocess.Popen([sys.executable, "-m", "tools.scan_workers", task_file], env=env,
+            running.append(subprocess.Popen([sys.executable, "-m", "tools.dataset.scan_workers", task_file], env=env,
                                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
         for proc in running:
             _, err = proc.communicate()
@@ -112,9 +136,9 @@ def _merge(into: FileScan, part: FileScan, raw_path: str) -> None:
 
 
 
-if __name__ == "__main__":  # a worker of _scan_parallel: python -m tools.scan_workers TASKS.json
+if __name__ == "__main__":  # a worker of _scan_parallel: python -m tools.dataset.scan_workers TASKS.json
     # Through the imported module, so that the pickled FileScan and its module are the parent's, not __main__'s.
-    from tools.scan_workers import _scan_range as scan_range
+    from tools.dataset.scan_workers import _scan_range as scan_range
 
     for _index, *task in json.loads(Path(sys.argv[1]).read_text()):
         scan_range(*task)

@@ -9,13 +9,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tools.anomalies import Anomaly, Health, assess_health, detect_anomalies
+from tools.monitoring.anomalies import Anomaly, Health, assess_health, detect_anomalies
 from tools.backends.base import JobInfo, JobState, MetricPoint, TuningBackend
 from tools.catalog import catalog
 from tools.context import ToolContext
-from tools.checkpoints import CheckpointRow, checkpoint_rows, job_metrics, pick
-from tools.monitor import steps_per_epoch
-from tools.registry import ToolError
+from tools.evaluation.checkpoints import CheckpointRow, checkpoint_rows, job_metrics, pick
+from tools.monitoring.monitor import steps_per_epoch
+from tools.errors import ToolError
 
 # Tools called before a job exists (their results carry no job id): the latest call before the job was created
 # about this job's dataset, base model and project (see about_job).

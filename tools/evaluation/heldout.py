@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-from tools.registry import ToolError
+from tools.errors import ToolError
 
 if TYPE_CHECKING:
     from tools.backends.base import JobInfo

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from tools.tokens import CHARS_PER_TOKEN
 
 if TYPE_CHECKING:
-    from tools.dataset_scan import FileScan
+    from tools.dataset.scan import FileScan
 
 
 def file_rules(scan: FileScan, max_file_bytes: int, max_validation_rows: int, min_examples: int) -> None:

@@ -10,11 +10,12 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from tools.anomalies import Anomaly, Health, anomaly_key, assess_health, detect_anomalies, latest_values
+from tools.monitoring.anomalies import Anomaly, Health, anomaly_key, assess_health, detect_anomalies, latest_values
 from tools.backends.base import EVAL_LOSS, TRAIN_LOSS, JobInfo, JobState, MetricPoint, TuningBackend
 from tools.context import ToolContext
-from tools.job_requests import record
-from tools.registry import ToolError, ToolInput, tool
+
+from tools.errors import ToolError, ToolInput
+from tools.registry import tool
 
 Reason = Literal["completed", "failed", "cancelled", "anomaly", "time_limit"]
 MAX_ANOMALIES = 8  # the model needs the worst few, not every recovered blip
@@ -41,7 +42,7 @@ class PollMetricsOutput(BaseModel):
     next_step: str
 
 
-@tool(long_running=True)
+@tool
 def poll_metrics(args: PollMetricsInput, ctx: ToolContext) -> PollMetricsOutput:
     """Block while a tuning job runs and return when it completes, fails, is cancelled, shows a new anomaly or
     reaches the time limit: waiting costs no tokens.
@@ -92,7 +93,7 @@ def follow(ctx: ToolContext, job_id: str, *, timeout_s: float, poll_interval_s: 
             sleep(interval)
             continue
         polls += 1
-        record(ctx, job)
+        ctx.workspace.record_job(job)
         if backend.name != "local":  # the local trainer writes its metrics to this same workspace itself
             for name, points in fresh.items():
                 ctx.workspace.add_metrics(job_id, name, points)

@@ -12,7 +12,7 @@ from tools.backends.base import (
     EVAL_ACCURACY, EVAL_LOSS, TRAIN_ACCURACY, TRAIN_LOSS, Checkpoint, JobInfo, MetricPoint, TuningBackend,
 )
 from tools.context import ToolContext
-from tools.registry import ToolError
+from tools.errors import ToolError
 
 TIE_TOLERANCE = 0.005  # eval losses within 0.5% of each other are a tie that accuracy breaks
 

@@ -1,0 +1,1 @@
+"""Tools for dataset: each module here is imported by the registry, and its @tool functions register."""

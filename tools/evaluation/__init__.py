@@ -1,0 +1,1 @@
+"""Tools for evaluation: each module here is imported by the registry, and its @tool functions register."""

@@ -1,0 +1,1 @@
+"""Tools for reporting: each module here is imported by the registry, and its @tool functions register."""

@@ -1,0 +1,38 @@
+"""Where Google work goes (project, region, bucket, backend), read from the environment the SDKs themselves read."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from pydantic import BaseModel
+
+BACKENDS = ("local", "vertex")
+
+
+class Settings(BaseModel):
+    """Where Google work goes. Read from the environment the SDKs themselves read, overridable per run."""
+
+    project: str | None = None
+    region: str | None = None
+    bucket: str | None = None
+    backend: str | None = None
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> Settings:
+        env = {
+            "project": os.environ.get("GOOGLE_CLOUD_PROJECT") or os.environ.get("CLOUDSDK_CORE_PROJECT"),
+            "region": os.environ.get("GOOGLE_CLOUD_LOCATION") or os.environ.get("GOOGLE_CLOUD_REGION"),
+            "bucket": os.environ.get("GTO_BUCKET"),
+            "backend": os.environ.get("GTO_BACKEND"),
+        }
+        env.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**env)
+
+
+def google_credentials_configured() -> bool:
+    """Cheap, offline test for application-default credentials (the real check is check_environment)."""
+    if os.environ.get("GOOGLE_APPLICATION_CREDENTIALS"):
+        return True
+    config = os.environ.get("CLOUDSDK_CONFIG") or os.path.expanduser("~/.config/gcloud")
+    return os.path.exists(os.path.join(config, "application_default_credentials.json"))
