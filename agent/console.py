@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from typing import IO, Any
 
 from rich.console import Console as RichConsole
@@ -31,6 +32,9 @@ class Console:
         self._pending = ""  # streamed text after the last line break, held until the line ends
         self._progress_shown = False
         self._last_progress = ""
+        self._logged_state: tuple[str, Any] | None = None
+        self._logged_tenth: int | None = None
+        self._logged_at = 0.0
 
     def print(self, text: str = "", style: str | None = None) -> None:
         if not self.quiet:
@@ -73,6 +77,9 @@ class Console:
             for line in content.splitlines()[1:8]:
                 self.print(f"    {line[:300]}", style="red")
             return
+        if (result.data or {}).get("ok") is False:  # it ran, and found problems: not a green tick
+            self.print(f"! {result.tool}: {headline(result.data or {})}", style="yellow")
+            return
         self.print(f"✓ {result.tool}: {headline(result.data or {})}", style="green")
 
     def progress(self, update: Progress) -> None:
@@ -89,12 +96,26 @@ class Console:
         line = escape(redact(f"  … {update.message} {extras}".rstrip()))
         if line == self._last_progress:
             return  # a poll that learned nothing new; a log file should not repeat it
+        if not self.rich.is_terminal and not self._worth_logging(update):
+            return
         self._last_progress = line
         if self.rich.is_terminal:
             self.rich.print(f"\r{line}\x1b[K", end="", style="magenta")
         else:
             self.rich.print(line, style="magenta")
         self._progress_shown = True
+
+    def _worth_logging(self, update: Progress) -> bool:
+        """Off a terminal (a log, CI), progress is written when its state changes, every tenth of the way, or once a
+        minute: a job's log holds a dozen lines, not one per poll."""
+        state = (update.message.split(" ")[0], update.fields.get("state"))
+        tenth = int(10 * update.done / update.total) if update.done is not None and update.total else None
+        now = time.monotonic()
+        if ("anomaly" in update.fields or state != self._logged_state or tenth != self._logged_tenth
+                or now - self._logged_at >= 60):
+            self._logged_state, self._logged_tenth, self._logged_at = state, tenth, now
+            return True
+        return False
 
     def confirm(self, question: str) -> bool:
         """Ask a yes/no question; anything but yes is no."""

@@ -1,9 +1,18 @@
-"""The success checklist of a tuning run, computed from tool results alone, never from what a model says."""
+"""A request's success checklist, computed from typed tool results alone, never from what a model says: the seed
+agent's seven for the whole workflow, and what each part promises for a request that asks for less."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from pydantic import BaseModel
+
+from agent.request import PARTS, Request
+from tools.backends.base import JobInfo, JobState
+from tools.results import ToolRecord, about_job, job_of, latest, record
+from tools.workspace import Workspace
 
 # The seed agent's success criteria, in its order and wording.
 CRITERIA = (
@@ -32,81 +41,179 @@ class Criterion:
 
 @dataclass
 class Evidence:
-    """The latest structured result of each tool, as the loop saw them."""
+    """The run's tool results, typed, in the order they came back (errors are not evidence)."""
 
-    results: list[tuple[str, dict[str, Any], dict[str, Any]]] = field(default_factory=list)
+    records: list[ToolRecord] = field(default_factory=list)
 
-    def add(self, tool: str, arguments: dict[str, Any], data: dict[str, Any] | None, is_error: bool) -> None:
-        if not is_error and data is not None:
-            self.results.append((tool, arguments, data))
+    def add(self, tool: str, arguments: dict[str, Any], data: dict[str, Any] | None, is_error: bool,
+            call_id: str | None = None) -> None:
+        if not is_error and (r := record(tool, arguments, data, call_id)) is not None:
+            self.records.append(r)
 
-    def latest(self, tool: str, where: Any = None) -> dict[str, Any] | None:
-        for name, args, data in reversed(self.results):
-            if name == tool and (where is None or where(args, data)):
-                return data
-        return None
+    def add_output(self, tool: str, arguments: dict[str, Any], output: BaseModel, call_id: str | None = None) -> None:
+        """A result the loop holds already typed."""
+        self.records.append(ToolRecord(tool, arguments, output, call_id))
+
+    def by_call(self) -> dict[str, ToolRecord]:
+        return {r.call_id: r for r in self.records if r.call_id}
+
+    def latest(self, tool: str, where: Callable[[ToolRecord], bool] | None = None) -> ToolRecord | None:
+        return latest(self.records, tool, where)
 
 
-def _job_of(data: dict[str, Any]) -> dict[str, Any] | None:
-    job = data.get("job")
-    return job if isinstance(job, dict) else None
-
-
-def evaluate(evidence: Evidence) -> list[Criterion]:
-    validated = evidence.latest("validate_dataset", lambda a, d: d.get("ok") is True)
-    created = evidence.latest("create_tuning_job", lambda a, d: _job_of(d) is not None)
-    job_id = _job_of(created)["job_id"] if created else None
-    trained_on = _job_of(created).get("training_dataset_uri") if created else None
-    # The training file's upload, once a job names it; before that, any upload.
-    uploaded = (trained_on and evidence.latest("upload_to_gcs", lambda a, d: d.get("uri") == trained_on)) or \
-        evidence.latest("upload_to_gcs", lambda a, d: bool(d.get("uri")))
-
-    def about_job(a: dict[str, Any], d: dict[str, Any]) -> bool:
-        job = _job_of(d)
-        return job is not None and job.get("job_id") == job_id
-
-    states = [
-        _job_of(d)["state"] for name, a, d in evidence.results if name != "create_tuning_job" and about_job(a, d)
-    ]
-    state = states[-1] if states else (_job_of(created)["state"] if created else None)
-    polled = evidence.latest("poll_metrics", about_job)
-    health = (polled or {}).get("health") or {}
-    has_validation = bool(created and _job_of(created).get("validation_dataset_uri"))
-    # The endpoint tested must be this job's: by job_id, or one of the endpoints the job's own results named.
-    endpoints: set[str | None] = set()
-    for _, a, d in evidence.results:
-        if about_job(a, d):
-            job = _job_of(d) or {}
-            endpoints |= {job.get("endpoint"), *(c.get("endpoint") for c in job.get("checkpoints") or [])}
-    endpoints.discard(None)
-    tested = evidence.latest("test_endpoint", lambda a, d: d.get("ok") is True and job_id is not None and (
-        a.get("job_id") == job_id if a.get("job_id") else d.get("endpoint") in endpoints))
-    report = evidence.latest("write_report", lambda a, d: bool(d.get("path")) and (job_id in a.get("job_ids", [job_id])))
-
-    return [
-        Criterion("dataset", CRITERIA[0][1], bool(validated and uploaded),
-                  _detail(validated and "validated", uploaded and f"uploaded to {uploaded['uri']}")),
-        Criterion("job", CRITERIA[1][1], state == "SUCCEEDED",
-                  f"{job_id}: {state}" if job_id else "no tuning job created"),
-        Criterion("convergence", CRITERIA[2][1], health.get("convergence_ok") is True,
-                  health.get("summary") or "metrics not checked after training"),
-        Criterion("generalization", CRITERIA[3][1], health.get("generalization_ok") is True,
-                  "no validation set" if not has_validation else (health.get("summary") or "not checked"),
-                  applicable=has_validation),
-        Criterion("endpoint", CRITERIA[4][1], tested is not None,
-                  f"{tested['endpoint']} answered" if tested else "endpoint not tested"),
-        Criterion("documentation", CRITERIA[5][1], report is not None,
-                  report["path"] if report else "no report written"),
-        Criterion("inference", CRITERIA[6][1], bool(tested and report and state == "SUCCEEDED"),
-                  "endpoint answered and the report has the code to call it" if tested and report
-                  else "needs a tested endpoint and a report with code examples"),
-    ]
+def evaluate(request: Request | None, evidence: Evidence, since: int = 0,
+             workspace: Workspace | None = None) -> list[Criterion]:
+    """The request's criteria. Results from before the request (`since`) count for the whole workflow (a chat builds
+    on what is done), not for a part: "what's the status?" needs a fresh answer."""
+    if request is None or request.whole:
+        return workflow(evidence.records, workspace)
+    if not request.understood:
+        return [Criterion("understood", "Request understood", False, "no part of the workflow matched the words")]
+    fresh = evidence.records[since:]
+    criteria: list[Criterion] = []
+    for part in PARTS:
+        if part in request.parts and part in _PARTS:
+            criteria.append(_PARTS[part](request, fresh))
+    return criteria
 
 
 def all_hold(criteria: list[Criterion]) -> bool:
     return all(c.holds for c in criteria)
 
 
+def workflow(records: list[ToolRecord], workspace: Workspace | None = None) -> list[Criterion]:
+    """The seed's seven, about the latest job the run created."""
+    created = latest(records, "create_tuning_job", lambda r: job_of(r.output) is not None)
+    job = _as_known(job_of(created.output), records) if created else None
+    validated = latest(records, "validate_dataset", lambda r: r.output.ok and (job is None or about_job(r, job,
+                                                                                                        workspace)))
+    # The training file's upload, once a job names it; before that, any upload.
+    uploaded = latest(records, "upload_to_gcs", lambda r: job is None or r.output.uri == job.training_dataset_uri)
+    about = [r for r in records if job is not None and r.tool != "create_tuning_job" and about_job(r, job, workspace)]
+    states = [j.state for r in about if (j := job_of(r.output)) is not None]
+    state = states[-1] if states else (job.state if job else None)
+    polled = latest(about, "poll_metrics")
+    health = polled.output.health if polled else None
+    has_validation = bool(job and job.validation_dataset_uri)
+    tested = latest(about, "test_endpoint", lambda r: r.output.ok)
+    report = latest(about, "write_report", lambda r: bool(r.output.path))
+    succeeded = state == JobState.SUCCEEDED
+    return [
+        Criterion("dataset", CRITERIA[0][1], bool(validated and uploaded),
+                  _detail(validated and "validated", uploaded and f"uploaded to {uploaded.output.uri}")),
+        Criterion("job", CRITERIA[1][1], succeeded,
+                  f"{job.job_id}: {state.value if state else '?'}" if job else "no tuning job created"),
+        Criterion("convergence", CRITERIA[2][1], bool(health and health.convergence_ok),
+                  (health.summary if health else None) or "metrics not checked after training"),
+        Criterion("generalization", CRITERIA[3][1], bool(health and health.generalization_ok),
+                  "no validation set" if not has_validation else ((health.summary if health else None)
+                                                                  or "not checked"),
+                  applicable=has_validation),
+        Criterion("endpoint", CRITERIA[4][1], tested is not None,
+                  f"{tested.output.endpoint} answered" if tested else "endpoint not tested"),
+        Criterion("documentation", CRITERIA[5][1], report is not None,
+                  report.output.path if report else "no report written"),
+        Criterion("inference", CRITERIA[6][1], bool(tested and report and succeeded),
+                  "endpoint answered and the report has the code to call it" if tested and report
+                  else "needs a tested endpoint and a report with code examples"),
+    ]
+
+
+def _as_known(job: JobInfo | None, records: list[ToolRecord]) -> JobInfo | None:
+    """The job with every endpoint and checkpoint its later results named (a test of any of them is a test of it)."""
+    if job is None:
+        return None
+    views = [j for r in records if (j := job_of(r.output)) is not None and j.job_id == job.job_id]
+    checkpoints = {c.checkpoint_id: c for j in views for c in j.checkpoints}
+    endpoint = next((j.endpoint for j in reversed(views) if j.endpoint), job.endpoint)
+    return job.model_copy(update={"endpoint": endpoint, "checkpoints": list(checkpoints.values())})
+
+
 def _detail(*parts: Any) -> str:
     done = [p for p in parts if p]
     return ", ".join(done) if done else "not done"
+
+
+def _for_job(request: Request, r: ToolRecord) -> bool:
+    """A result about the job the request names (any job when it names none)."""
+    if not request.job_id:
+        return True
+    job = job_of(r.output)
+    named = job.job_id if job else (r.arguments.get("job_id") or getattr(r.output, "job_id", None))
+    ids = r.arguments.get("job_ids") or ([named] if named else [])
+    return request.job_id in ids
+
+
+def _ran(key: str, label: str, tool: str | tuple[str, ...], describe: Callable[[ToolRecord], str],
+         job: bool = False) -> Callable[[Request, list[ToolRecord]], Criterion]:
+    tools = (tool,) if isinstance(tool, str) else tool
+
+    def check(request: Request, records: list[ToolRecord]) -> Criterion:
+        found = None
+        for r in records:
+            if r.tool in tools and (not job or _for_job(request, r)):
+                found = r
+        subject = f" {request.job_id}" if job and request.job_id else ""
+        return Criterion(key, label.format(job=subject), found is not None,
+                         describe(found) if found else "not done")
+
+    return check
+
+
+def _verdict(r: ToolRecord) -> str:
+    out = r.output
+    return (f"{out.summary} Every problem with its line: {out.report_path}" if out.report_path and not out.ok
+            else out.summary)
+
+
+def _cost(r: ToolRecord) -> str:
+    usd = r.output.training_cost_usd
+    return (f"${usd:,.2f} for {r.output.epochs} epochs of {r.output.base_model}" if usd is not None and usd >= 0
+            else f"price of {r.output.base_model} unknown; {r.output.billable_training_tokens:,} billable tokens")
+
+
+def _state(r: ToolRecord) -> str:
+    job = job_of(r.output)
+    return f"{job.job_id}: {job.state.value}" if job else "answered"
+
+
+def _cancelled(request: Request, records: list[ToolRecord]) -> Criterion:
+    found = latest(records, "cancel_job", lambda r: _for_job(request, r))
+    job = job_of(found.output) if found else None
+    label = f"Job{' ' + request.job_id if request.job_id else ''} cancelled"
+    if job is None:
+        return Criterion("cancel", label, False, "cancel_job not run" if request.job_id else "no job named")
+    ended = job.state in (JobState.CANCELLED, JobState.CANCELLING) or job.state.ended
+    return Criterion("cancel", label, ended, f"state {job.state.value}")
+
+
+_PARTS: dict[str, Callable[[Request, list[ToolRecord]], Criterion]] = {
+    "environment": _ran("environment", "Environment checked", "check_environment",
+                        lambda r: "ready to tune" if r.output.ok else "not ready: "
+                        + "; ".join(f"{c.name}: {c.fix or c.detail}" for c in r.output.checks if not c.ok)),
+    "validate": _ran("validate", "Dataset validated", "validate_dataset", _verdict),
+    "fix": _ran("fix", "Dataset repaired", "fix_dataset", lambda r: f"repaired copy {r.output.output_path}"),
+    "split": _ran("split", "Validation set held out", "split_dataset",
+                  lambda r: f"{r.output.train_path} + {r.output.validation_path}"),
+    "recommend": _ran("recommend", "Hyperparameters recommended", "recommend_hyperparameters",
+                      lambda r: f"{r.output.epochs.value} epochs, adapter {r.output.adapter_size.value}, "
+                      f"learning-rate multiplier {r.output.learning_rate_multiplier.value}"),
+    "estimate": _ran("estimate", "Cost estimated", "estimate_cost", _cost),
+    "upload": _ran("upload", "Dataset uploaded", "upload_to_gcs", lambda r: r.output.uri),
+    "start_job": _ran("start_job", "Tuning job created", "create_tuning_job", _state),
+    "status": _ran("status", "Status of job{job} reported", ("get_job", "poll_metrics"), _state, job=True),
+    "watch": _ran("watch", "Job{job} watched", "poll_metrics",
+                  lambda r: f"{_state(r)} ({r.output.returned_because})", job=True),
+    "cancel": _cancelled,
+    "checkpoints": _ran("checkpoints", "Checkpoints of job{job} listed", ("list_checkpoints", "choose_checkpoint"),
+                        lambda r: f"{len(r.output.checkpoints)} checkpoints" if r.tool == "list_checkpoints"
+                        else f"checkpoint {r.output.checkpoint.checkpoint_id} chosen", job=True),
+    "compare": _ran("compare", "Job{job} compared with its base model", "compare_models",
+                    lambda r: r.output.verdict, job=True),
+    "endpoint": _ran("endpoint", "Endpoint of job{job} tested", "test_endpoint",
+                     lambda r: f"{r.output.endpoint} {'answered' if r.output.ok else 'failed'}", job=True),
+    "report": _ran("report", "Report of job{job} written", "write_report", lambda r: r.output.path, job=True),
+    "compare_jobs": _ran("compare_jobs", "Jobs compared", "compare_jobs",
+                         lambda r: f"best: {r.output.best_job_id}" if r.output.best_job_id else "compared"),
+    "list_jobs": _ran("list_jobs", "Jobs listed", "list_jobs", lambda r: f"{len(r.output.jobs)} jobs"),
+}

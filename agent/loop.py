@@ -8,12 +8,14 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from agent.criteria import Criterion, all_hold, evaluate
-from agent.goal import parse_goal, place
+from agent.goal import place
 from agent.models import Message, Model, Usage
+from agent.request import Request, read_conversation
 from agent.transcript import Transcript
 from prompts import render
 from tools.context import ToolContext
 from tools.registry import REGISTRY, ToolResult, dispatch
+from tools.results import job_of
 
 
 class UI(Protocol):
@@ -66,9 +68,15 @@ class Agent:
         # Settings the user gave as flags (--project, --region, --bucket): a message naming others does not move them.
         self.pinned = pinned
         self.tools = REGISTRY.all()
+        # What the user asked, message by message: the criteria, the constraints and the planner all read it.
+        self.conversation = read_conversation(transcript.messages)
+        self._since = len(transcript.evidence.records)
+        if hasattr(model, "attach"):
+            model.attach(self)
         self.totals = Totals()
         self._spent = Totals()  # the totals when the current request began: limits count from there
         self.refused = False  # the model's last turn declined the request
+        self._nudged = False  # the last message is the loop's reminder
         self.started = time.monotonic()
         self.system = render("system", backend=ctx.backend_name(), workspace=str(ctx.workspace.root),
                              date=time.strftime("%Y-%m-%d"), mode="interactive" if interactive else "one-shot")
@@ -77,13 +85,20 @@ class Agent:
     def messages(self) -> list[Message]:
         return self.transcript.messages
 
+    @property
+    def request(self) -> Request | None:
+        return self.conversation.current
+
     def criteria(self) -> list[Criterion]:
-        return evaluate(self.transcript.evidence)
+        return evaluate(self.request, self.transcript.evidence, self._since, self.ctx.workspace)
 
     def run(self, goal: str) -> list[Criterion]:
         """Send one user message and work until the model has nothing more to do for it."""
+        answering = "?" in self._last_text()
         self.transcript.append({"role": "user", "content": goal})
-        self._follow_place(goal)
+        request = self.conversation.read(goal, answering=answering)
+        self._since = len(self.transcript.evidence.records)
+        self._follow_place(request)
         t = self.totals
         self._spent = Totals(model_calls=t.model_calls, usage=Usage(**vars(t.usage)))
         self.started = time.monotonic()
@@ -95,21 +110,32 @@ class Agent:
                 continue
             criteria = self.criteria()
             # A model that ran no tool since the last message is waiting for the user (a question, a refusal):
-            # nudging it again only repeats the question. A refusal is final for this request.
-            if all_hold(criteria) or self.interactive or nudges == 0 or not worked or self.refused:
+            # nudging it again only repeats the question. A refusal is final for this request, and a request that
+            # was not understood is answered by saying so: the nudge never pushes past what was asked.
+            asked = self._last_text().rstrip().endswith("?")
+            if (all_hold(criteria) or self.interactive or nudges == 0 or not worked or self.refused or asked
+                    or not request.understood):
                 return criteria
             nudges, worked = nudges - 1, False
             missing = "; ".join(f"{c.label} ({c.detail})" for c in criteria if not c.holds)
             self.transcript.append({"role": "user", "content": render("nudge", missing=missing)})
+            self._nudged = True
 
     def step(self) -> bool:
         """One model call and the tool calls it asked for. True when tools ran and the model should go on."""
+        # After a reminder the model often restates what it said: held back, and shown only if it is new.
+        said_before = self._last_text(-2) if self._nudged else None
+        held: list[str] = []
+        on_text = held.append if said_before is not None else self.ui.assistant_text
         try:
-            turn = self.model.complete(self.system, self.messages, self.tools, on_text=self.ui.assistant_text)
+            turn = self.model.complete(self.system, self.messages, self.tools, on_text=on_text)
         except KeyboardInterrupt:
             raise Interrupted() from None
         finally:
+            if held and "".join(held).strip() != said_before.strip():
+                self.ui.assistant_text("".join(held))
             self.ui.end_text()
+            self._nudged = False
         self.refused = turn.stop_reason == "refusal"
         self.totals.model_calls += 1
         for key in ("input_tokens", "output_tokens", "cost_usd"):
@@ -143,10 +169,17 @@ class Agent:
         self.transcript.append({"role": "user", "content": results}, data)
         return True
 
-    def _follow_place(self, text: str) -> None:
+    def _last_text(self, at: int = -1) -> str:
+        """The text of the message at `at` when it is the assistant's, else ""."""
+        last = self.messages[at] if len(self.messages) >= -at else {}
+        if last.get("role") != "assistant":
+            return ""
+        return "".join(b.get("text", "") for b in last["content"] if b.get("type") == "text")
+
+    def _follow_place(self, request: Request) -> None:
         """Use the project, region and bucket a message names for every tool, so check_environment and
         create_tuning_job never disagree; one given as a flag stays, said plainly."""
-        for key, value in place(parse_goal(text)).items():
+        for key, value in place(request.names).items():
             current = getattr(self.ctx.settings, key)
             if value == current:
                 continue
@@ -158,14 +191,27 @@ class Agent:
 
     def _execute(self, call: dict[str, Any]) -> ToolResult:
         self.ui.tool_call(call["name"], call.get("input") or {})
-        result = dispatch(call["name"], call.get("input"), self.ctx)
+        refusal = self._ruled_out(call["name"])
+        result = refusal or dispatch(call["name"], call.get("input"), self.ctx)
         self.ui.tool_result(result)
-        self.transcript.evidence.add(call["name"], call.get("input") or {}, result.data, result.is_error)
+        if not result.is_error and result.output is not None:
+            self.transcript.evidence.add_output(call["name"], call.get("input") or {}, result.output, call["id"])
+        if (job := job_of(result.output)) is not None:
+            self.conversation.latest_job = job.job_id
         tokens = approx_tokens(result.content)
         self.totals.tool_calls += 1
         self.totals.tool_result_tokens += tokens
         self.totals.largest_tool_result_tokens = max(self.totals.largest_tool_result_tokens, tokens)
         return result
+
+    def _ruled_out(self, tool: str) -> ToolResult | None:
+        """A call the user's own words rule out is not run, whichever brain asked for it."""
+        said = self.request.forbidding(tool, self.ctx.backend_name()) if self.request else None
+        if said is None:
+            return None
+        message = (f"Not run: the user said \"{said.words}\", which rules out {tool}. Do what they asked without it, "
+                   "or ask them whether they have changed their mind.")
+        return ToolResult(tool=tool, is_error=True, content=message, data={"error": message, "refused": said.key})
 
     def _check_limits(self) -> None:
         t, s, lim = self.totals, self._spent, self.limits

@@ -12,8 +12,9 @@ from prompt_toolkit.key_binding import KeyBindings
 
 from agent.console import Console
 from agent.criteria import all_hold
-from agent.loop import Agent, Interrupted, LimitReached
+from agent.loop import Agent
 from agent.models import ModelError, load_model
+from agent.runs import Outcome, attempt, finish, show
 from tools.registry import dispatch
 from tools.secrets import redact
 
@@ -24,6 +25,10 @@ HELP = """Talk in plain words, e.g. "tune gemini-2.5-flash on data/train.jsonl".
   /save [PATH]   copy the transcript to PATH (it is saved as you go anyway)
   /help          this text
   /exit          leave (Ctrl-D too)"""
+
+
+# After a stop in chat: the conversation is saved and goes on at the next message.
+AGAIN = "Nothing is lost: jobs keep running; send a message to go on (/model switches brains)."
 
 
 class RedactedHistory(FileHistory):
@@ -65,31 +70,17 @@ class Repl:
                     break
                 continue
             self.send(text)
-        status = "succeeded" if all_hold(self.agent.criteria()) else "incomplete"
-        self.agent.transcript.finish(self.agent.ctx.workspace, status, {"criteria": [
-            {"key": c.key, "met": c.met} for c in self.agent.criteria()]})
+        finish(self.agent, Outcome("succeeded" if all_hold(self.agent.criteria()) else "incomplete"))
         self.console.print(f"Saved: {self.agent.transcript.path}")
         return 0
 
     def send(self, text: str) -> None:
-        try:
-            criteria = self.agent.run(text)
-        except Interrupted:
-            self.console.notice("Interrupted. Nothing is lost: jobs keep running; ask me to continue.")
-            return
-        except LimitReached as exc:
-            self.console.notice(str(exc))
-            return
-        except ModelError as exc:
-            self.console.error(f"{exc} Nothing is lost: send the message again when that is fixed, or /model to "
-                               "switch brains.")
-            return
-        except Exception as exc:  # a bug in a tool or the loop must not end the conversation
-            self.console.error(f"Unexpected error, a bug in gto: {type(exc).__name__}: {exc}. The conversation is "
-                               "saved; you can go on.")
-            return
-        if all_hold(criteria):
-            self.console.print("Every success criterion holds.", style="bold green")
+        outcome = attempt(self.agent, text, AGAIN)
+        show(self.console, outcome)
+        if outcome.status == "succeeded" and self.agent.request and self.agent.request.understood:
+            criteria = [c for c in self.agent.criteria() if c.applicable]
+            if criteria:
+                self.console.criteria(criteria)
 
     def command(self, text: str) -> bool:
         """Run a slash command; False means leave."""
@@ -107,8 +98,10 @@ class Repl:
         elif name == "/jobs":
             from agent.views import show_jobs
 
-            result = dispatch("list_jobs", {}, self.agent.ctx)
-            show_jobs(self.console, result.data or {}) if not result.is_error else self.console.error(result.content)
+            result = dispatch("list_jobs", {}, self.agent.ctx)  # refreshes the workspace's records
+            if result.is_error:
+                self.console.error(result.content)
+            show_jobs(self.console, self.agent.ctx, wide=arg == "--wide")
         elif name == "/model":
             self._switch_model(arg)
         elif name == "/save":

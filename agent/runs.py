@@ -18,6 +18,7 @@ from agent.transcript import Transcript
 from tools.context import ToolContext
 from tools.settings import Settings
 from tools.registry import REGISTRY
+from tools.results import job_of
 from tools.workspace import Workspace
 
 CONTINUE = "Continue where you stopped."
@@ -101,35 +102,56 @@ def run_goal(goal: str, **options: Any) -> RunResult:
 SAVED = "The run is saved: continue it with `gto run --resume` once that is fixed."
 
 
+@dataclass
+class Outcome:
+    """How one message ended: succeeded, incomplete, limit, interrupted or error, and what to tell the person."""
+
+    status: str
+    note: str = ""
+    trace: str | None = None
+
+
+def attempt(agent: Agent, message: str, again: str) -> Outcome:
+    """Send one message and work until done; every way it can end becomes an Outcome (the one exception policy of
+    `gto run`, `gto chat` and embedding). `again` says how to go on after a stop."""
+    outcome = Outcome("interrupted", f"Interrupted. {again}")
+    try:
+        criteria = agent.run(message)
+        outcome = Outcome("succeeded" if all_hold(criteria) else "incomplete")
+    except LimitReached as exc:
+        outcome = Outcome("limit", str(exc))
+    except Interrupted:
+        pass
+    except ModelError as exc:
+        outcome = Outcome("error", f"{exc} {again}")
+    except Exception as exc:  # a bug (a tool raising past dispatch): say it, keep the run, leave the trace to read
+        outcome = Outcome("error", f"Unexpected error, a bug in gto: {type(exc).__name__}: {exc}. The traceback is "
+                          f"in the transcript {agent.transcript.path}. {again}", traceback.format_exc())
+    return outcome
+
+
 def drive(agent: Agent, message: str, console: Console) -> RunResult:
     """Send one message, run until done, then record and summarise the outcome (the transcript is kept either way).
     A model call that fails ends the run with status "error" and says what to do."""
-    # What is recorded if something no handler expects (Ctrl-C between steps) goes through.
-    status, note, trace = "interrupted", "", None
+    outcome = Outcome("interrupted", f"Interrupted. {SAVED}")
     try:
-        criteria = agent.run(message)
-        status = "succeeded" if all_hold(criteria) else "incomplete"
-    except LimitReached as exc:
-        status, note = "limit", str(exc)
-    except Interrupted:
-        status, note = "interrupted", "Interrupted; the run is saved. Continue it with `gto run --resume`."
-    except ModelError as exc:
-        status, note = "error", f"{exc} {SAVED}"
-    except Exception as exc:  # a bug (a tool raising past dispatch): say it, keep the run, leave the trace to read
-        status, trace = "error", traceback.format_exc()
-        note = (f"Unexpected error, a bug in gto: {type(exc).__name__}: {exc}. The traceback is in the transcript "
-                f"{agent.transcript.path}. {SAVED}")
+        outcome = attempt(agent, message, SAVED)
     finally:
-        result = _record(agent, status, note, trace)
-    if status == "error":
-        console.error(note)
-    elif note:
-        console.notice(note)
+        result = finish(agent, outcome)
+    show(console, outcome)
     return result
 
 
-def _record(agent: Agent, status: str, note: str, trace: str | None) -> RunResult:
-    """The run's outcome, written to the transcript and the runs table."""
+def show(console: Console, outcome: Outcome) -> None:
+    if outcome.status == "error":
+        console.error(outcome.note)
+    elif outcome.note:
+        console.notice(outcome.note)
+
+
+def finish(agent: Agent, outcome: Outcome) -> RunResult:
+    """The run's outcome, written to the transcript and the runs table (one shape for run, chat and embedding)."""
+    status, note, trace = outcome.status, outcome.note, outcome.trace
     result = RunResult(run_id=agent.transcript.run_id, transcript=agent.transcript.path, status=status,
                        criteria=agent.criteria(), totals=agent.totals, message=note, final_text=_final_text(agent),
                        job_id=_job_id(agent))
@@ -154,9 +176,12 @@ def summarise(ctx: ToolContext, result: RunResult) -> str:
 
 
 def _job_id(agent: Agent) -> str | None:
+    """The job the request is about: the one it created, else the one it named."""
     created = agent.transcript.evidence.latest("create_tuning_job")
-    job = (created or {}).get("job") or {}
-    return job.get("job_id")
+    job = job_of(created.output) if created else None
+    if job is not None:
+        return job.job_id
+    return agent.request.job_id if agent.request and agent.request.whole else None
 
 
 def _final_text(agent: Agent) -> str:

@@ -121,29 +121,19 @@ def upload(path: ExistingFile, bucket: str | None = None, destination: str | Non
 
 
 @commands.command()
-def jobs(backend: BackendOpt = None, as_json: JsonFlag = False) -> None:
+def jobs(backend: BackendOpt = None, as_json: JsonFlag = False,
+         wide: Annotated[bool, typer.Option("--wide", help="Every column (needs a wide terminal).")] = False) -> None:
     """List tuning jobs with their state and key metrics."""
     if as_json:
         invoke("list_jobs", {"backend": backend}, as_json=True)
         return
-    from tools.reporting.summary import jobs_overview
+    from agent.views import show_jobs
 
     ctx = tool_context()
     result = dispatch("list_jobs", {"backend": backend} if backend else {}, ctx)  # refreshes the workspace's records
     if result.is_error:
         Console(out=sys.stderr).error(result.content)
-    rows = jobs_overview(ctx)
-    columns = ["job", "state", "backend", "base model", "epochs", "adapter", "LR x", "train loss", "best eval loss",
-               "eval acc", "health", "duration"]
-    Console().table("Tuning jobs", columns, [
-        [r.display_name or r.job_id, r.state, r.backend, r.base_model, r.epochs, r.adapter_size,
-         r.learning_rate_multiplier, _num(r.final_train_loss), _num(r.best_eval_loss) +
-         (f" (epoch {r.best_eval_epoch:g})" if r.best_eval_epoch is not None else ""),
-         _num(r.final_eval_accuracy), r.health, r.duration] for r in rows])
-
-
-def _num(value: float | None) -> str:
-    return "" if value is None else f"{value:.4g}"
+    show_jobs(Console(), ctx, wide=wide)
 
 
 @commands.command()

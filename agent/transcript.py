@@ -86,7 +86,7 @@ class Transcript:
                 elif block.get("type") == "tool_result" and block["tool_use_id"] in calls:
                     name, args = calls[block["tool_use_id"]]
                     data = record.get("tool_data", {}).get(block["tool_use_id"])
-                    transcript.evidence.add(name, args, data, bool(block.get("is_error")))
+                    transcript.evidence.add(name, args, data, bool(block.get("is_error")), block["tool_use_id"])
         if waiting:
             if resume:
                 transcript.append(_closing(waiting))

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from agent.console import Console, headline
+from tools.context import ToolContext
 from tools.registry import ToolResult
 
 
@@ -63,16 +64,41 @@ def show_preflight(console: Console, data: dict[str, Any]) -> None:
                   style="bold green" if data.get("ok") else "bold red")
 
 
-def show_jobs(console: Console, data: dict[str, Any]) -> None:
-    rows = []
-    for job in data.get("jobs", []):
-        rows.append([job.get("job_id"), job.get("backend"), job.get("state"), job.get("base_model"),
-                     f"{job.get('completed_epochs') or 0}/{job.get('epochs') or '?'}", job.get("endpoint") or ""])
-    console.table("Tuning jobs", ["job", "backend", "state", "base model", "epochs", "endpoint"], rows)
+def show_jobs(console: Console, ctx: ToolContext, wide: bool = False) -> None:
+    """The one jobs table (`gto jobs` and /jobs in chat): by default the columns that fit 80 characters with the job
+    id whole; `wide` adds hyperparameters, losses and durations."""
+    from tools.reporting.summary import jobs_overview
+
+    rows = jobs_overview(ctx)
+    if not rows:
+        console.print("No tuning jobs in this workspace yet.")
+        return
+    if not wide:
+        console.table("Tuning jobs", ["job", "state", "base model", "best eval loss"], [
+            [r.job_id, r.state, r.base_model, _num(r.best_eval_loss)] for r in rows])
+        console.print("More columns: gto jobs --wide", style="dim")
+        return
+    columns = ["job", "state", "backend", "base model", "epochs", "adapter", "LR x", "train loss", "best eval loss",
+               "eval acc", "health", "duration"]
+    console.table("Tuning jobs", columns, [
+        [r.display_name or r.job_id, r.state, r.backend, r.base_model, r.epochs, r.adapter_size,
+         r.learning_rate_multiplier, _num(r.final_train_loss), _num(r.best_eval_loss) +
+         (f" (epoch {r.best_eval_epoch:g})" if r.best_eval_epoch is not None else ""),
+         _num(r.final_eval_accuracy), r.health, r.duration] for r in rows])
+
+
+def show_job_line(console: Console, data: dict[str, Any]) -> None:
+    """One line for a job's new state (cancel)."""
+    job = data.get("job") or {}
+    console.print(f"{job.get('job_id')}: {job.get('state')}", style="bold")
+
+
+def _num(value: float | None) -> str:
+    return "" if value is None else f"{value:.4g}"
 
 
 VIEWS: dict[str, Callable[[Console, dict[str, Any]], None]] = {
     "validate_dataset": show_validation,
     "check_environment": show_preflight,
-    "list_jobs": show_jobs,
+    "cancel_job": show_job_line,
 }

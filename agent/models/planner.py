@@ -12,8 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from agent.goal import Goal, from_user, parse_goal
+from agent.goal import Goal, from_user
 from agent.models import Message, Turn, Usage
+from agent.planner_parts import answer_parts
+from agent.request import EXAMPLES, Request, read_conversation
 from tools.catalog import LOCAL_BASE_MODEL
 from tools.registry import Tool
 
@@ -44,17 +46,23 @@ class PlannerModel:
         # The session's live settings, when given: what the tools themselves will use (the loop keeps them in step
         # with the project, region and bucket the user names).
         self.settings = settings
+        self.agent: Any = None
+
+    def attach(self, agent: Any) -> None:
+        """Read requests through the loop's own reading of each message (agent.request), not a second one."""
+        self.agent = agent
 
     def complete(self, system: str, messages: list[Message], tools: list[Tool],
                  on_text: Callable[[str], None] | None = None) -> Turn:
         said, history = _read(messages)
-        goal = Goal()
-        for _, text in said:
-            goal = goal.merge(parse_goal(text))
+        request = self.agent.request if self.agent is not None else None
+        if request is None:  # not run by a loop (a test, a replay): read the messages the way the loop does
+            request = read_conversation(messages).current
+        goal = request.names if request else Goal()
         # The session's project, region and bucket are the ones create_tuning_job will use: they win over the text.
         s = self.settings
         goal = goal.merge(Goal(project=s.project, region=s.region, bucket=s.bucket) if s else self.defaults)
-        content = Plan(goal, history, self.backend, self.interactive, said[-1][0] if said else -1).next()
+        content = Plan(goal, history, self.backend, self.interactive, said[-1][0] if said else -1, request).next()
         text = "".join(b.get("text", "") for b in content if b["type"] == "text")
         if on_text and text:
             on_text(text)
@@ -63,8 +71,10 @@ class PlannerModel:
 
 
 class Plan:
-    def __init__(self, goal: Goal, history: list[Seen], backend: str, interactive: bool, said_at: int = -1):
+    def __init__(self, goal: Goal, history: list[Seen], backend: str, interactive: bool, said_at: int = -1,
+                 request: Request | None = None):
         self.goal, self.history, self.interactive, self.said_at = goal, history, interactive, said_at
+        self.request = request
         self.backend = goal.backend or backend
         # Tools take a bucket by name; a goal may write it as gs://NAME.
         self.bucket = goal.bucket.removeprefix("gs://") if goal.bucket else None
@@ -83,6 +93,20 @@ class Plan:
         return self.said_at > seen.at
 
     def next(self) -> list[dict[str, Any]]:
+        r = self.request
+        if r is not None and not r.understood:
+            examples = "\n".join(f"- {e}" for e in EXAMPLES)
+            return self.stop(f"I did not understand what to do with \"{r.text.strip()}\", so I ran nothing. "
+                             f"Requests I understand look like:\n{examples}")
+        if r is not None and r.settings_only:
+            where = ", ".join(f"{k} {v}" for k, v in (("project", self.goal.project), ("region", self.goal.region),
+                                                    ("bucket", self.goal.bucket)) if v)
+            return self.stop(f"Using {where} from now on.")
+        if r is not None and not r.whole:
+            return answer_parts(self, r)
+        return self.workflow()
+
+    def workflow(self) -> list[dict[str, Any]]:
         g = self.goal
         if not g.training:
             return self.ask("Which training dataset should I tune on? Give the path of a JSONL file "
@@ -91,23 +115,42 @@ class Plan:
             return self.ask("Which Cloud Storage bucket should the datasets go to (gs://BUCKET)? "
                             "Set it in the goal or with GTO_BUCKET.")
         last = self.history[-1] if self.history else None
-        # A failure stops the plan until the user answers it; their next words (or --resume) let it go on.
-        if last and last.is_error and not self.spoke_since(last):
-            if last.name == "poll_metrics":
-                if self.poll_failures() >= 2:
-                    return self.stop(f"poll_metrics failed twice in a row, so I stopped watching (the job itself "
-                                     f"keeps running):\n{last.text}\nFix that, then ask me to continue, or run "
-                                     f"`gto watch {last.input.get('job_id')}`.")
-            elif last.result.get("declined"):
-                return self.stop(f"Understood: {last.name} was not run, nothing was spent. Tell me what to change "
-                                 "(for example fewer epochs or a smaller model) and I will continue.")
-            else:
-                return self.stop(f"{last.name} failed, so I stopped here:\n{last.text}")
+        failed = self.failure_stop(last)
+        if failed is not None:
+            return failed
         for phase in (self.preflight, self.dataset, self.job, self.monitor, self.evaluate, self.deliver):
             action = phase()
             if action is not None:
                 return action
         return self.stop("Done: every phase ran. The summary below lists each success criterion.")
+
+    def failure_stop(self, last: Seen | None) -> list[dict[str, Any]] | None:
+        """A failure stops the plan until the user answers it; their next words (or --resume) let it go on."""
+        if not (last and last.is_error and not self.spoke_since(last)):
+            return None
+        if last.name == "poll_metrics":
+            if self.poll_failures() >= 2:
+                return self.stop(f"poll_metrics failed twice in a row, so I stopped watching (the job itself "
+                                 f"keeps running):\n{last.text}\nFix that, then ask me to continue, or run "
+                                 f"`gto watch {last.input.get('job_id')}`.")
+            return None
+        if last.result.get("declined"):
+            return self.stop(f"Understood: {last.name} was not run, nothing was spent. Tell me what to change "
+                             "(for example fewer epochs or a smaller model) and I will continue.")
+        return self.stop(f"{last.name} failed, so I stopped here:\n{last.text}")
+
+    def held_back(self) -> list[dict[str, Any]] | None:
+        """Stop before the upload and the job when the user's words rule them out (on Vertex AI, an upload leaves
+        the machine and a job costs money; locally both stay here and are free, so only "don't train" holds)."""
+        for key in ("no_train", "no_upload", "no_spend"):
+            said = next((c for c in self.request.constraints if c.key == key), None) if self.request else None
+            if said and (key == "no_train" or self.backend == "vertex"):
+                return self.stop(f"The data is checked and the settings are ready. You said \"{said.words}\", so "
+                                 "I stop before uploading and tuning; ask me to go on when you are ready.")
+        return None
+
+    def ruled_out(self, key: str) -> bool:
+        return self.request is not None and any(c.key == key for c in self.request.constraints)
 
     def preflight(self) -> list[dict[str, Any]] | None:
         seen = self.last("check_environment")
@@ -155,6 +198,8 @@ class Plan:
         uploads = {s.input.get("path"): s.result.get("uri") for s in self.history
                    if s.name == "upload_to_gcs" and not s.is_error}
         missing = [p for p in (train, val) if p and p not in uploads]
+        if missing and (held := self.held_back()) is not None:
+            return held
         if missing:
             return self.calls([("upload_to_gcs", self._drop_none(
                 {"path": p, "bucket": self.bucket, "backend": self.backend})) for p in missing],
@@ -163,7 +208,13 @@ class Plan:
 
     def job(self) -> list[dict[str, Any]] | None:
         if self.job_info() is not None:
+            if self.ruled_out("stop_after_create"):
+                return self.stop(f"Job {self.job_info()['job_id']} is created; as you asked, I am not waiting for "
+                                 "it. Ask me for its status, or run `gto watch JOB`.")
             return None
+        held = self.held_back()
+        if held is not None:
+            return held
         train, val = self.datasets()
         uploads = {s.input.get("path"): s.result.get("uri") for s in self.history if s.name == "upload_to_gcs"}
         args = {
@@ -197,7 +248,8 @@ class Plan:
         if self.last("choose_checkpoint", ok=True) is None:
             return self.call("choose_checkpoint", {"job_id": job_id}, "Phase 4: choosing the checkpoint.")
         # Both use the checkpoint just chosen and neither needs the other: one turn, one model call fewer.
-        todo = [name for name in ("compare_models", "test_endpoint") if self.last(name, ok=True) is None]
+        todo = [name for name in ("compare_models", "test_endpoint") if self.last(name, ok=True) is None
+                and not (name == "compare_models" and self.ruled_out("no_compare"))]
         if todo:
             alone = {"compare_models": "Comparing the tuned model with the base model.",
                      "test_endpoint": "Phase 5: testing the endpoint."}

@@ -6,19 +6,31 @@ import pytest
 
 from agent.criteria import Evidence, evaluate
 from agent.models.pricing import call_cost
+from tools.backends.base import Checkpoint, JobInfo, JobState
+from tools.registry import REGISTRY
+
+
+class TypedEvidence(Evidence):
+    """Evidence fed the tools' own output models, as the loop feeds it."""
+
+    def add(self, tool, arguments, data, is_error, call_id=None):  # noqa: ANN001
+        model = REGISTRY.get(tool).output_model
+        self.add_output(tool, arguments, model.model_construct(**data))
 
 
 def endpoint(evidence: Evidence) -> bool:
-    return next(c for c in evaluate(evidence) if c.key == "endpoint").met
+    return next(c for c in evaluate(None, evidence) if c.key == "endpoint").met
 
 
 def job(job_id: str, endpoint: str | None = None) -> dict:
-    return {"job": {"job_id": job_id, "state": "SUCCEEDED", "endpoint": endpoint, "checkpoints": [
-        {"checkpoint_id": "1", "endpoint": f"{endpoint}-ckpt-1" if endpoint else None}]}}
+    info = JobInfo(job_id=job_id, backend="local", state=JobState.SUCCEEDED, base_model="gemma-3-270m",
+                   endpoint=endpoint, checkpoints=[Checkpoint(checkpoint_id="1", endpoint=f"{endpoint}-ckpt-1"
+                                                              if endpoint else None)])
+    return {"job": info}
 
 
 def test_only_a_test_of_the_created_jobs_endpoint_counts():
-    evidence = Evidence()
+    evidence = TypedEvidence()
     evidence.add("create_tuning_job", {}, job("job-new"), False)
     evidence.add("test_endpoint", {"job_id": "job-old"}, {"ok": True, "endpoint": "http://old"}, False)
     evidence.add("test_endpoint", {"endpoint": "http://elsewhere"}, {"ok": True, "endpoint": "http://elsewhere"}, False)
@@ -28,16 +40,16 @@ def test_only_a_test_of_the_created_jobs_endpoint_counts():
 
 
 def test_an_endpoint_named_by_the_jobs_own_results_counts():
-    evidence = Evidence()
+    evidence = TypedEvidence()
     evidence.add("create_tuning_job", {}, job("job-new"), False)
-    evidence.add("poll_metrics", {"job_id": "job-new"}, job("job-new", "http://new"), False)
+    evidence.add("get_job", {"job_id": "job-new"}, job("job-new", "http://new"), False)
     evidence.add("test_endpoint", {"endpoint": "http://new-ckpt-1"}, {"ok": True, "endpoint": "http://new-ckpt-1"},
                  False)
     assert endpoint(evidence)
 
 
 def test_without_a_job_no_endpoint_test_counts():
-    evidence = Evidence()
+    evidence = TypedEvidence()
     evidence.add("test_endpoint", {"endpoint": "http://x"}, {"ok": True, "endpoint": "http://x"}, False)
     assert not endpoint(evidence)
 

@@ -155,7 +155,7 @@ def test_transcript_is_redacted_and_resumable(ctx, loop_tools, monkeypatch):
     assert "python" in header["versions"]
     reloaded = Transcript.load(agent.transcript.path)
     assert [m["role"] for m in reloaded.messages] == ["user", "assistant", "user", "assistant"]
-    assert reloaded.evidence.latest("test_double") == {"doubled": 4}
+    assert reloaded.evidence.latest("test_double").output.doubled == 4
 
 
 def test_drive_records_the_run_and_resume_continues_it(ctx, loop_tools, workspace):

@@ -13,6 +13,7 @@ import pytest
 
 from agent.criteria import evaluate
 from agent.models.planner import PlannerModel
+from agent.request import read_request
 from agent.transcript import FORMAT, Transcript
 from tools.registry import REGISTRY
 
@@ -80,7 +81,8 @@ def test_planner_still_makes_every_recorded_decision(path: Path) -> None:
 @pytest.mark.parametrize("path", RECORDED, ids=lambda p: p.stem)
 def test_recorded_outcome_follows_from_the_tool_results(path: Path) -> None:
     transcript = Transcript.load(path)
+    request = read_request(transcript.header["goal"])
     recorded = {c["key"]: c["met"] for c in _records(path)[-1]["summary"]["criteria"]}
-    assert {c.key: c.met for c in evaluate(transcript.evidence)} == recorded
+    assert {c.key: c.met for c in evaluate(request, transcript.evidence)} == recorded
     end = _records(path)[-1]
-    assert (end["status"] == "succeeded") == all(c.holds for c in evaluate(transcript.evidence))
+    assert (end["status"] == "succeeded") == all(c.holds for c in evaluate(request, transcript.evidence))

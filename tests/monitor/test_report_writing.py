@@ -16,7 +16,9 @@ from tools.backends.base import (
     EVAL_ACCURACY, EVAL_LOSS, TRAIN_ACCURACY, TRAIN_LOSS, DataStats, JobState, PreflightCheck, PreflightReport,
 )
 from tools.catalog import catalog
+from tools.dataset.validation import FileReport, TokenStats, ValidationReport
 from tools.registry import dispatch
+from tools.training.hyperparams import FloatChoice, HyperparameterAdvice, IntChoice
 from tools.reporting.report import render_summary
 from tools.reporting.summary import jobs_overview, rows_table
 
@@ -56,20 +58,39 @@ def scripted_job(ctx, fake, tmp_path, job_id="local-rep", overfit=False, **extra
     return val
 
 
+def validated(path: str, summary: str, examples: int = 57, validation: str | None = None) -> dict:
+    """validate_dataset's result, in its own output model."""
+    def report(p: str, n: int) -> FileReport:
+        return FileReport(path=p, bytes=100 * n, lines=n, examples=n, valid_examples=n, errors=0, warnings=0,
+                          tokens=TokenStats(total=75 * n))
+
+    return ValidationReport(ok=True, base_model="gemma-3-270m", max_tokens_per_example=131072,
+                            train=report(path, examples), validation=report(validation, 4) if validation else None,
+                            report_path="/workspace/reports/validate.jsonl", tokens_estimated=False,
+                            summary=summary).model_dump(mode="json")
+
+
+def advised(model: str, epochs: int, reason: str, notes: tuple[str, ...] = ()) -> dict:
+    """recommend_hyperparameters' result, in its own output model."""
+    return HyperparameterAdvice(base_model=model, example_count=57, avg_tokens=75.0,
+                                epochs=IntChoice(value=epochs, reason=reason),
+                                adapter_size=IntChoice(value=4, reason="small data"),
+                                learning_rate_multiplier=FloatChoice(value=1.0, reason="the default"),
+                                notes=list(notes)).model_dump(mode="json")
+
+
 def pre_job_events(ctx):
     """What check_environment, validate_dataset and recommend_hyperparameters left before the job was created."""
     report = PreflightReport(backend="local", ok=True, checks=[
         PreflightCheck(name="packages", ok=True, detail="torch 2.13.0, transformers 5.24.0"),
         PreflightCheck(name="disk", ok=True, detail="31 GiB free")])
     ctx.workspace.log_event(None, "tool:check_environment", "ok", report.model_dump(mode="json"))
-    ctx.workspace.log_event(None, "tool:validate_dataset", "ok", {
-        "ok": True, "summary": "Ready to tune. train.jsonl: 57 examples, 0 errors, 0 warnings, 4,321 tokens.",
-        "train": {"path": "/data/train.jsonl", "examples": 57}, "validation": {"path": "/data/val.jsonl",
-                                                                               "examples": 4}})
-    ctx.workspace.log_event(None, "tool:recommend_hyperparameters", "ok", {
-        "epochs": {"value": 3, "reason": "57 short examples: 3 passes learn the format"},
-        "adapter_size": {"value": 4, "reason": "small data"}, "learning_rate_multiplier": {"value": 1.0},
-        "notes": ["Fewer than 100 examples: expect a modest gain."]})
+    ctx.workspace.log_event(None, "tool:validate_dataset", "ok", validated(
+        "/data/train.jsonl", "Ready to tune. train.jsonl: 57 examples, 0 errors, 0 warnings, 4,321 tokens.",
+        validation="/data/val.jsonl"))
+    ctx.workspace.log_event(None, "tool:recommend_hyperparameters", "ok", advised(
+        "gemma-3-270m", 3, "57 short examples: 3 passes learn the format",
+        ("Fewer than 100 examples: expect a modest gain.",)))
 
 
 def run_workflow(ctx, fake, job_id="local-rep"):
@@ -314,10 +335,9 @@ def test_pre_job_results_are_the_ones_about_this_jobs_dataset_model_and_project(
                                         (other, "gemini-2.5-pro", "other-proj", "OTHER")):
         ctx.workspace.log_event(None, "tool:check_environment", "ok", PreflightReport(
             backend="vertex", ok=True, project=project, region="us-central1", checks=[]).model_dump(mode="json"))
-        ctx.workspace.log_event(None, "tool:validate_dataset", "ok", {
-            "ok": True, "summary": f"Ready to tune. {label}", "train": {"path": str(path)}})
-        ctx.workspace.log_event(None, "tool:recommend_hyperparameters", "ok", {
-            "base_model": model, "epochs": {"value": 7 if label == "MINE" else 99, "reason": label}})
+        ctx.workspace.log_event(None, "tool:validate_dataset", "ok", validated(str(path), f"Ready to tune. {label}"))
+        ctx.workspace.log_event(None, "tool:recommend_hyperparameters", "ok", advised(
+            model, 7 if label == "MINE" else 99, label))
     job_id = "projects/my-proj/locations/us-central1/tuningJobs/31"
     vertex.add_job(job_id, [JobState.SUCCEEDED], metrics(), base_model="gemini-2.5-flash", epochs=7,
                    training_dataset_uri="gs://bkt/mine.jsonl")

@@ -11,16 +11,12 @@ from typing import Any
 
 from tools.monitoring.anomalies import Anomaly, Health, assess_health, detect_anomalies
 from tools.backends.base import JobInfo, JobState, MetricPoint, TuningBackend
-from tools.catalog import catalog
 from tools.context import ToolContext
 from tools.evaluation.checkpoints import CheckpointRow, checkpoint_rows, job_metrics, pick
 from tools.monitoring.monitor import steps_per_epoch
 from tools.errors import ToolError
+from tools.results import BEFORE_JOB, about_job, record
 
-# Tools called before a job exists (their results carry no job id): the latest call before the job was created
-# about this job's dataset, base model and project (see about_job).
-BEFORE_JOB = ("check_environment", "validate_dataset", "recommend_hyperparameters", "estimate_cost", "upload_to_gcs")
-ABOUT_JOB = ("create_tuning_job", "get_job", "poll_metrics", "choose_checkpoint", "compare_models", "test_endpoint")
 
 
 @dataclass
@@ -90,7 +86,7 @@ def gather(ctx: ToolContext, job_id: str) -> JobFacts:
 
 def tool_results(ctx: ToolContext, job_id: str, job: JobInfo | None = None) -> dict[str, dict[str, Any]]:
     """The latest result of each tool about this job, and of each pre-job tool called before it was created (about
-    the job's own dataset, model and project when the job is given)."""
+    the job's own dataset, model and project when the job is given), by the one rule in tools.results."""
     own = ctx.workspace.events(job_id)
     created = min((e["ts"] for e in own), default=None)
     results: dict[str, dict[str, Any]] = {}
@@ -102,57 +98,15 @@ def tool_results(ctx: ToolContext, job_id: str, job: JobInfo | None = None) -> d
         return results
     for name in BEFORE_JOB:
         earlier = [e for e in ctx.workspace.events(kind=f"tool:{name}") if e["ts"] <= created and e["data"]
-                   and (job is None or about_job(ctx, name, e["data"], job))]
+                   and (job is None or _about(name, e, job, ctx))]
         if earlier and name not in results:
             results[name] = earlier[-1]["data"]
     return results
 
 
-def about_job(ctx: ToolContext, tool: str, data: dict[str, Any], job: JobInfo) -> bool:
-    """Whether a pre-job result is about this job: the same training file, base model, backend, project and region.
-    What a result or the job does not say cannot rule it out."""
-    if tool == "validate_dataset":
-        path = (data.get("train") or {}).get("path")
-        files = _dataset_files(ctx, job.training_dataset_uri)
-        return not path or files is None or _resolved(path) in files
-    if tool == "upload_to_gcs":
-        return not data.get("uri") or data["uri"] in (job.training_dataset_uri, job.validation_dataset_uri)
-    if tool in ("recommend_hyperparameters", "estimate_cost"):
-        return not data.get("base_model") or _model_id(data["base_model"]) == _model_id(job.base_model)
-    if tool == "check_environment":
-        project, region = _project_region(job.job_id)
-        return all(not want or not got or want == got for want, got in (
-            (job.backend, data.get("backend")), (region, data.get("region")),
-            # Vertex names jobs by project number; a project id cannot be compared with that.
-            (None if project is None or project.isdigit() else project, data.get("project"))))
-    return True
-
-
-def _dataset_files(ctx: ToolContext, uri: str | None) -> set[str] | None:
-    """The local files a job's dataset is known as (its path, the file an upload came from); None when unknown."""
-    if not uri:
-        return None
-    files = {_resolved(uri)} if "://" not in uri else set()
-    source = (ctx.workspace.dataset(uri) or {}).get("source")
-    if source:
-        files.add(_resolved(source))
-    return files or None
-
-
-def _resolved(path: str) -> str:
-    return str(Path(path).expanduser().resolve())
-
-
-def _model_id(name: str) -> str:
-    model = catalog().find(name)
-    return model.id if model else name
-
-
-def _project_region(job_id: str) -> tuple[str | None, str | None]:
-    parts = job_id.split("/")
-    if len(parts) > 3 and parts[0] == "projects" and parts[2] == "locations":
-        return parts[1], parts[3]
-    return None, None
+def _about(name: str, event: dict[str, Any], job: JobInfo, ctx: ToolContext) -> bool:
+    r = record(name, {}, event["data"])
+    return r is not None and about_job(r, job, ctx.workspace)
 
 
 def dataset_facts(ctx: ToolContext, uri: str | None) -> dict[str, Any]:

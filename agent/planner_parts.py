@@ -1,0 +1,133 @@
+"""The offline planner's answer to a request for some parts of the workflow ("just check it", "cancel that job",
+"what will this cost?"): the tool each part needs, once, in the workflow's order; then a short closing text.
+The whole workflow is the planner's own phases (agent/models/planner.py)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from agent.request import JOB_PARTS, PARTS, Request
+
+if TYPE_CHECKING:
+    from agent.models.planner import Plan, Seen
+
+# The tool that answers each part, and what it needs: "file" (a training dataset) or "job" (a job id).
+_TOOLS: dict[str, tuple[str, str | None]] = {
+    "environment": ("check_environment", None),
+    "validate": ("validate_dataset", "file"),
+    "fix": ("fix_dataset", "file"),
+    "split": ("split_dataset", "file"),
+    "recommend": ("recommend_hyperparameters", "file"),
+    "estimate": ("estimate_cost", "file"),
+    "upload": ("upload_to_gcs", "file"),
+    "status": ("get_job", "job"),
+    "watch": ("poll_metrics", "job"),
+    "cancel": ("cancel_job", "job"),
+    "checkpoints": ("list_checkpoints", "job"),
+    "compare": ("compare_models", "job"),
+    "endpoint": ("test_endpoint", "job"),
+    "report": ("write_report", "job"),
+    "compare_jobs": ("compare_jobs", None),
+    "list_jobs": ("list_jobs", None),
+}
+
+
+def answer_parts(plan: Plan, request: Request) -> list[dict[str, Any]]:
+    """The next call for the first part not yet answered since the user spoke, or the closing text."""
+    last = plan.history[-1] if plan.history else None
+    if last is not None and last.at > plan.said_at and (failed := plan.failure_stop(last)) is not None:
+        return failed
+    if "start_job" in request.parts:
+        return _start_job(plan)
+    for part in sorted(request.parts, key=_order):
+        if part == "serve":
+            continue
+        tool, needs = _TOOLS[part]
+        if _answered(plan, tool):
+            continue
+        if needs == "file" and not plan.goal.training:
+            return plan.ask("Which dataset file? Give the path of a JSONL file.")
+        if needs == "job" and not request.job_id:
+            return plan.ask("Which job? `gto jobs` lists them; give its id.")
+        if part == "compare_jobs" and len(request.job_ids) < 2:
+            return plan.ask("Which jobs should I compare? Give two or more job ids (`gto jobs` lists them).")
+        return plan.call(tool, _arguments(plan, request, part, tool))
+    return plan.stop(_closing(plan, request))
+
+
+def _order(part: str) -> int:
+    return PARTS.index(part) if part in PARTS else len(PARTS)
+
+
+def _answered(plan: Plan, tool: str) -> bool:
+    """Whether the tool already answered this message (a result after the user's latest words)."""
+    return any(s.name == tool and s.at > plan.said_at for s in plan.history)
+
+
+def _arguments(plan: Plan, request: Request, part: str, tool: str) -> dict[str, Any]:
+    train, val = plan.datasets()
+    job = request.job_id
+    by_part: dict[str, dict[str, Any]] = {
+        "environment": {"backend": plan.backend, "project": plan.goal.project, "region": plan.goal.region,
+                        "bucket": plan.bucket},
+        "validate": plan.validate_args(),
+        "fix": {"path": train},
+        "split": {"path": train},
+        "recommend": {"base_model": plan.base_model, "training_path": train},
+        "estimate": {"base_model": plan.base_model, "training_path": train, "epochs": plan.goal.epochs},
+        "upload": {"path": train, "bucket": plan.bucket, "backend": plan.backend},
+        "compare_jobs": {"job_ids": list(request.job_ids)},
+        "list_jobs": {},
+        "report": {"job_ids": [job]},
+    }
+    args = by_part.get(part, {"job_id": job})
+    return plan._drop_none(args)
+
+
+def _start_job(plan: Plan) -> list[dict[str, Any]]:
+    """Everything up to a created job (checks, data, settings, upload, job), and no waiting for it."""
+    if not plan.goal.training:
+        return plan.ask("Which training dataset should I tune on? Give the path of a JSONL file.")
+    last = plan.history[-1] if plan.history else None
+    failed = plan.failure_stop(last)
+    if failed is not None:
+        return failed
+    for phase in (plan.preflight, plan.dataset, plan.job):
+        action = phase()
+        if action is not None:
+            return action
+    job = plan.job_info()
+    return plan.stop(f"Job {job['job_id']} is created and runs on its own. Ask me \"how is it doing?\" or run "
+                     f"`gto watch {job['job_id']}`.")
+
+
+def _closing(plan: Plan, request: Request) -> str:
+    """One line a person reads after the results: what was done, and the obvious next step."""
+    seen: list[Seen] = [s for s in plan.history if s.at > plan.said_at and not s.is_error]
+    lines = []
+    for s in seen:
+        if s.name == "validate_dataset":
+            ok = s.result.get("ok")
+            lines.append(s.result.get("summary") or ("Ready to tune." if ok else "The data has errors."))
+            if not ok and s.result.get("report_path"):
+                lines.append(f"Every problem with its line: {s.result['report_path']} (`gto fix` repairs many).")
+        elif s.name == "estimate_cost":
+            usd = s.result.get("training_cost_usd")
+            lines.append(f"Tuning cost: ${usd:,.2f}." if isinstance(usd, (int, float)) and usd >= 0 else
+                         f"Tuning cost: the price of {s.result.get('base_model')} is unknown "
+                         f"({s.result.get('billable_training_tokens')} billable tokens).")
+        elif s.name in ("get_job", "cancel_job", "poll_metrics"):
+            job = s.result.get("job") or {}
+            lines.append(f"Job {job.get('job_id')}: {job.get('state')}.")
+        elif s.name == "write_report":
+            lines.append(f"Report: {s.result.get('path')}.")
+        elif s.name == "list_jobs":
+            lines.append(f"{len(s.result.get('jobs') or [])} jobs in this workspace.")
+    if "serve" in request.parts:
+        target = request.job_id or "JOB"
+        lines.append(f"To serve it, run `gto serve {target}` in a terminal: it answers the Gemini generateContent "
+                     "API on this machine until Ctrl-C.")
+    if not request.whole and request.parts & {"validate", "estimate", "recommend", "environment"} and \
+            not request.parts & JOB_PARTS:
+        lines.append("Nothing was tuned. Ask me to tune when you are ready.")
+    return " ".join(lines) or "Done."

@@ -1,0 +1,294 @@
+"""One user message, read once: what it asks for (the whole workflow or some of its parts), what it names (files,
+jobs, model, hyperparameters, place) and what it rules out ("don't train", "don't upload"). The loop, the planner
+and the criteria all use this reading; none of them parses the user's words again."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from agent.goal import Goal, from_user, parse_goal
+
+# The parts of the workflow a message can ask for, in the order the workflow runs them.
+PARTS = ("environment", "validate", "fix", "split", "recommend", "estimate", "upload", "start_job", "status",
+         "watch", "cancel", "checkpoints", "compare", "endpoint", "report", "compare_jobs", "list_jobs", "serve")
+WORKFLOW = "workflow"
+# Parts that are about one job: "it" / "that job" means the latest job of the conversation.
+JOB_PARTS = {"status", "watch", "cancel", "checkpoints", "compare", "endpoint", "report", "serve"}
+
+EXAMPLES = (
+    '"Is examples/data/train.jsonl ready for tuning? Don\'t train yet."',
+    '"Estimate the cost of 3 epochs on examples/data/train.jsonl"',
+    '"Tune gemma-3-270m on examples/data/train.jsonl, validate with examples/data/val.jsonl"',
+)
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """Something the user ruled out, in their own words, and the tools it forbids."""
+
+    key: str
+    words: str
+    tools: frozenset[str]
+    # Rules out only what leaves this machine or costs money: on the local backend an "upload" is a copy into the
+    # workspace and tuning is free, so "keep it local" and "don't spend" are met by the local backend itself.
+    remote_only: bool = False
+
+
+@dataclass(frozen=True)
+class Request:
+    text: str
+    parts: frozenset[str]
+    names: Goal
+    job_ids: tuple[str, ...] = ()
+    constraints: tuple[Constraint, ...] = ()
+    understood: bool = True
+    settings_only: bool = False  # "use my-other-bucket instead": nothing to run, the place changes
+    implied: bool = False  # no part was named: a bare file reads as "check it", unless it answers a question
+
+    @property
+    def whole(self) -> bool:
+        return WORKFLOW in self.parts
+
+    @property
+    def job_id(self) -> str | None:
+        return self.job_ids[0] if self.job_ids else None
+
+    def asks(self, *parts: str) -> bool:
+        return any(p in self.parts for p in parts)
+
+    def forbidding(self, tool: str, backend: str = "vertex") -> Constraint | None:
+        """The constraint that rules this tool out on this backend, if any."""
+        return next((c for c in self.constraints if tool in c.tools and (backend != "local" or not c.remote_only)),
+                    None)
+
+
+# Constraint phrases: matched first, then cut out of the text so "don't train" never reads as "train".
+_NEG = r"(?:don'?t|do not|dont|no|never|without|not|w/o|skip(?:ping)?|avoid|no need to)"
+_CONSTRAINTS = (
+    ("no_train", re.compile(rf"\b{_NEG}\s+(?:\w+\s+){{0,2}}?(?:train(?:ing)?|tun(?:e|ing)|fine[- ]?tun(?:e|ing)|"
+                            r"start(?:ing)?\s+(?:a\s+)?(?:tuning\s+)?job|creat(?:e|ing)\s+(?:a\s+)?job)\b(?:\s+(?:it|yet|"
+                            r"anything|now))*|\bjust\s+(?:check|validate|look|verify|lint)\b|\bonly\s+(?:check|validate)\b"
+                            r"|\bcheck[- ]only\b|\bdry[- ]run\b", re.I),
+     frozenset({"create_tuning_job"})),
+    ("no_upload", re.compile(rf"\b{_NEG}\s+(?:\w+\s+){{0,2}}?upload(?:ing)?\b(?:\s+(?:it|anything|yet))*|\bkeep (?:it|"
+                             r"everything|the data) (?:local|on this machine)\b|\bnothing leaves\b", re.I),
+     frozenset({"upload_to_gcs", "create_tuning_job"})),
+    ("no_spend", re.compile(rf"\b{_NEG}\s+(?:\w+\s+){{0,2}}?(?:spend(?:ing)?|pay(?:ing)?|cost anything|bill(?:ing)?)\b"
+                            r"(?:\s+(?:any(?:thing)?|money|a cent))*|\bfor free\b|\bfree only\b", re.I),
+     frozenset({"create_tuning_job"})),
+    ("stop_after_create", re.compile(r"\bstop (?:right )?(?:after|once|when) (?:the )?job (?:is )?(?:created|started|"
+                                     rf"submitted)\b|\b{_NEG}\s+(?:wait|watch|monitor)(?:ing)?\b(?:\s+(?:for )?"
+                                     r"(?:it|the job))?|\bwithout waiting\b|\bjust start\b", re.I),
+     frozenset({"poll_metrics", "choose_checkpoint", "compare_models", "test_endpoint"})),
+    ("no_compare", re.compile(rf"\b{_NEG}\s+(?:\w+\s+){{0,1}}?compar(?:e|ing|ison)\b(?:\s+(?:it|with the base))?|"
+                              r"\bno comparison\b|\bskip the comparison\b", re.I),
+     frozenset({"compare_models"})),
+)
+
+# What each part is called in plain words. Matched on the text with file paths and constraints cut out.
+_PART_WORDS: dict[str, re.Pattern[str]] = {k: re.compile(v, re.I) for k, v in {
+    "environment": r"\b(?:set ?up|environment|env|pre-?flight|credentials|permissions|iam|quota|am i ready|"
+                   r"ready to tune|can i tune)\b",
+    "validate": r"\b(?:validat\w*|check\w*|verif\w*|lint|inspect|look (?:at|over)|problems?|errors?|issues|valid|"
+                r"ready|well[- ]formed|sane|ok\b|okay)\b",
+    "fix": r"\b(?:fix(?!ed)\w*|repair(?!ed)\w*|clean(?:\s*up)?|convert\w*)\b",
+    "split": r"\b(?:split\w*|hold(?:ing)?[- ]?out|holdout)\b",
+    "recommend": r"\b(?:recommend\w*|hyper-?param\w*|suggest\w*|which settings|what settings|how many epochs|"
+                 r"learning rate should)\b",
+    "estimate": r"\b(?:cost\w*|price\w*|pricing|estimat\w*|how much|expensive|cheap\w*|budget)\b",
+    "upload": r"\b(?:upload\w*|stage|staging|copy (?:it )?to (?:the )?bucket)\b",
+    "start_job": r"\b(?:start|launch|kick(?:ing)? off|submit|create)\w*\b.{0,40}\b(?:job|tuning|run)\b",
+    "status": r"\b(?:status|how(?:'s| is) (?:it|that|the job|my job|job)|progress|doing|where (?:is|are) we|state of|"
+              r"how(?:'s| is| are)\b.{0,30}\b(?:going|coming along))\b",
+    "watch": r"\b(?:watch\w*|monitor\w*|wait (?:for|until)|follow|keep an eye)\b",
+    "cancel": r"\b(?:cancel\w*|abort\w*|kill|stop\s+(?:it|that|the job|this job|job|my job)\b)",
+    "checkpoints": r"\b(?:checkpoints?|best epoch)\b",
+    "compare": r"\b(?:compar\w* (?:it |the tuned model |them )?(?:with|to|against) (?:the )?base|tuned (?:vs\.?|versus|"
+               r"against) base|base (?:vs\.?|versus) tuned|evaluat\w*|how good is|better than the base)\b",
+    "endpoint": r"\b(?:endpoint|test (?:it|the model|the tuned model)|ping|inference request)\b",
+    "report": r"\b(?:report|write[- ]?up|document\w*|summary)\b",
+    "compare_jobs": r"\b(?:compare (?:the |my |these |both |all )?(?:jobs|runs)|which (?:job|run) (?:was|is) better|"
+                    r"compare\s+job\s+(?:and|with|to|vs\.?)\s+job)\b",
+    "list_jobs": r"\b(?:(?:what|which) jobs|jobs (?:do i have|are there|are running)|(?:show|list|what are|see|which are)\s+(?:me\s+)?(?:all\s+)?(?:my\s+|the\s+)?(?:tuning\s+)?"
+                 r"jobs|my jobs|jobs list|list jobs)\b",
+    "serve": r"\b(?:serve|serving|host it|run (?:it|the model) locally)\b",
+    WORKFLOW: r"\b(?:tune|tuning|fine[- ]?tun\w*|train|training|finetun\w*|whole workflow|end[- ]to[- ]end|"
+              r"retrain|re-?tune)\b",
+}.items()}
+# Words close to these (typos such as "cancle", "valdiate") are read as them.
+_VOCABULARY = {"cancel": "cancel", "validate": "validate", "estimate": "estimate", "report": "report",
+               "status": "status", "checkpoints": "checkpoints", "compare": "compare", "upload": "upload",
+               "recommend": "recommend", "repair": "repair", "monitor": "monitor", "endpoint": "endpoint",
+               "environment": "environment", "preflight": "preflight", "hyperparameters": "hyperparameters",
+               "tune": "tune", "train": "train", "split": "split", "check": "check", "watch": "watch"}
+_WORD = re.compile(r"[A-Za-z][A-Za-z'-]+")
+_JOB_ID = re.compile(r"\b(local-\d{8}-\d{6}-[0-9a-f]{6}|projects/[\w-]+/locations/[\w-]+/tuningJobs/\d+|\d{9,20})\b")
+_PRONOUN = re.compile(r"\b(?:it|that job|this job|the job|my job|that one|the last job|the latest job|that run|"
+                      r"the run)\b", re.I)
+_PATH = re.compile(r"(?:gs://|[\w~./\\-]*/)?[\w~.\-]+\.jsonl\b|\"[^\"]+\.jsonl\"|'[^']+\.jsonl'", re.I)
+# "train and validation", "the training set": names of data, not a request to train.
+_DATA_NOUNS = re.compile(r"\btrain(?:ing)?\s*(?:and|/|&)\s*(?:validation|val|test|eval)\b|\b(?:training|validation|"
+                         r"train|val) (?:set|split|file|data|examples?|half)\b|\binto train\b", re.I)
+_BARE_BUCKET = re.compile(r"\b(?:bucket\s+(?:called\s+|named\s+)?|use\s+)(?:gs://)?([a-z0-9][a-z0-9._-]*[a-z0-9])"
+                          r"(?=\s+(?:instead|bucket|from now)|\s*$|\s*[.,;!])", re.I)
+_COST_QUESTION = re.compile(r"\bhow much|\bwhat (?:would|will|does|did) (?:it|this|that)? ?cost|\bcost of\b|"
+                            r"\bprice of\b|\bestimat", re.I)
+# "go on", "continue", "yes, do it": the previous request, again (after a stop, a question or --resume).
+_GO_ON = re.compile(r"\b(?:continue|go on|carry on|keep going|resume|proceed|go ahead|try again|again|retry|"
+                    r"fixed|do it|yes|yep|sure)\b", re.I)
+_PLACE_ONLY = re.compile(r"^\s*(?:please\s+)?(?:use|switch to|change to|set|go with|try)\b.*\b(?:instead|bucket|"
+                         r"project|region|gs://)", re.I)
+
+
+def read_request(text: str, earlier: Iterable[Request] = (), latest_job: str | None = None) -> Request:
+    """Read one message. `earlier` are the conversation's previous requests (their names fill in what this one
+    leaves out: "now tune it with 2 epochs"); `latest_job` is what "it" / "that job" refers to."""
+    names = parse_goal(text)
+    job_ids = tuple(dict.fromkeys(m.group(1) for m in _JOB_ID.finditer(text)))
+    rest, constraints = _constraints(_PATH.sub(" ", _JOB_ID.sub(" JOB ", text)))
+    rest = _DATA_NOUNS.sub(" ", _correct_typos(rest))
+    if not names.bucket and (m := _BARE_BUCKET.search(text)) and _PLACE_ONLY.search(text):
+        names.bucket = f"gs://{m.group(1)}"
+    parts = {part for part, pattern in _PART_WORDS.items() if pattern.search(rest)}
+    if len(job_ids) > 1 and "compare" in rest.lower():
+        parts.add("compare_jobs")
+    parts = _settle(parts, names, bool(job_ids) or bool(latest_job and _PRONOUN.search(rest)), constraints, rest)
+    if not job_ids and latest_job and parts & JOB_PARTS:
+        job_ids = (latest_job,)
+    if names.validation and not names.training and not parts & {WORKFLOW, "start_job"}:
+        names.training, names.validation = names.validation, None  # "hold out a validation set from data.jsonl"
+    for before in earlier:
+        names = before.names.merge(names)
+    settings_only = not parts and bool(_PLACE_ONLY.search(text)) and any(
+        (names.project, names.region, names.bucket))
+    understood = bool(parts) or settings_only
+    implied = not any(p.search(rest) for p in _PART_WORDS.values())
+    return Request(text=text, parts=frozenset(parts), names=names, job_ids=job_ids,
+                   constraints=tuple(constraints), understood=understood, settings_only=settings_only,
+                   implied=implied)
+
+
+def _constraints(text: str) -> tuple[str, list[Constraint]]:
+    found: list[Constraint] = []
+    for key, pattern, tools in _CONSTRAINTS:
+        for m in pattern.finditer(text):
+            if not any(c.key == key for c in found):
+                found.append(Constraint(key, m.group(0).strip(), tools, key in ("no_upload", "no_spend")))
+        text = pattern.sub(" ", text)
+    return text, found
+
+
+def _correct_typos(text: str) -> str:
+    def fix(m: re.Match[str]) -> str:
+        word = m.group(0)
+        lower = word.lower()
+        if len(lower) < 5 or lower in _VOCABULARY:
+            return word
+        close = difflib.get_close_matches(lower, _VOCABULARY, n=1, cutoff=0.8)
+        return _VOCABULARY[close[0]] if close else word
+
+    return _WORD.sub(fix, text)
+
+
+def _settle(parts: set[str], names: Goal, about_job: bool, constraints: list[Constraint], text: str) -> set[str]:
+    """Resolve overlaps between the parts' words into what was meant."""
+    ruled_out_training = any(c.key == "no_train" for c in constraints)
+    if "compare_jobs" in parts:
+        parts -= {"compare", WORKFLOW}
+    if "list_jobs" in parts:
+        parts -= {"status", WORKFLOW}
+    if "cancel" in parts:
+        parts -= {"status", "watch", WORKFLOW, "start_job"}
+    if "start_job" in parts or any(c.key == "stop_after_create" for c in constraints):
+        # "start a tuning job and don't wait": the job is the request, not the whole workflow.
+        parts.discard(WORKFLOW)
+        parts.add("start_job")
+    if "environment" in parts and not names.training:
+        parts.discard(WORKFLOW)  # "is my setup OK for tuning?"
+    if "estimate" in parts and _COST_QUESTION.search(text):
+        parts.discard(WORKFLOW)  # "how much would it cost to tune ...?"
+    if "status" in parts and not names.training:
+        parts.discard(WORKFLOW)  # "how's the training going?"
+    if about_job and not names.training and parts != {WORKFLOW}:
+        # A message about an existing job: "how is it doing", "write the report of JOB". ("Tune it again" is not.)
+        parts.discard(WORKFLOW)
+        parts.discard("validate")
+        if not parts & (JOB_PARTS | {"compare_jobs"}):
+            parts.add("status")
+    if "status" in parts and "watch" in parts:
+        parts.discard("status")
+    if WORKFLOW in parts and ruled_out_training:
+        parts.discard(WORKFLOW)
+    if WORKFLOW in parts:
+        # A tuning request asks for everything; the parts it also names ("tune and report") are in it already.
+        parts.intersection_update({WORKFLOW, "compare_jobs"})
+    if not parts & {WORKFLOW, "start_job"} and names.training:
+        # A file and a question about it: "is data.jsonl ok?", "check data.jsonl, don't train yet".
+        if not parts or parts <= {"environment"} and "ready" in text.lower():
+            parts.add("validate")
+    if "validate" in parts and not names.training and not about_job and parts - {"validate", "environment"}:
+        parts.discard("validate")  # "check the status", "check my setup": not a dataset
+    if "environment" in parts and "validate" in parts and not names.training:
+        parts.discard("validate")
+    if "estimate" in parts:
+        parts.discard("validate")
+    if "fix" in parts or "split" in parts:
+        parts.discard("validate")
+    return parts
+
+
+def with_names(request: Request, **names: object) -> Request:
+    """The same request with some names filled in (flags given on the command line win over the words)."""
+    return replace(request, names=replace(request.names, **{k: v for k, v in names.items() if v is not None}))
+
+
+@dataclass
+class Conversation:
+    """The requests of one conversation so far, and the latest job it made or named."""
+
+    requests: list[Request] = field(default_factory=list)
+    latest_job: str | None = None
+
+    def read(self, text: str, answering: bool = False) -> Request:
+        """Read the next message; `answering`: it replies to a question the agent asked, so a reply that names no
+        part of the workflow ("use data/t.jsonl", "my-proj") goes on with the request the question was about."""
+        request = read_request(text, self.requests, self.latest_job)
+        before = self.current
+        said = parse_goal(text)
+        follow_up = before is not None and request.implied and not request.job_ids
+        changes = any((said.epochs, said.adapter_size, said.learning_rate_multiplier, said.base_model))
+        if follow_up and (answering or not said.training and (
+                _GO_ON.search(text) or (changes and not request.settings_only))):
+            # "go on", "fixed it, try again", "use 1 epoch and go ahead", or the answer to a question: the previous
+            # request, with what this message adds.
+            request = replace(before, text=text, names=request.names,
+                              constraints=before.constraints + request.constraints)
+        self.requests.append(request)
+        if request.job_id:
+            self.latest_job = request.job_id
+        return request
+
+    @property
+    def current(self) -> Request | None:
+        return self.requests[-1] if self.requests else None
+
+
+def read_conversation(messages: Iterable[dict[str, Any]]) -> Conversation:
+    """The requests of a saved conversation, read as the loop read them when they were sent."""
+    conversation = Conversation()
+    asked = False
+    for m in messages:
+        blocks = m["content"] if isinstance(m["content"], list) else [{"type": "text", "text": m["content"]}]
+        texts = [b["text"] for b in blocks if isinstance(b, dict) and b.get("type") == "text"]
+        if m["role"] == "assistant":
+            asked = "?" in "".join(texts)
+            continue
+        for text in texts:
+            if from_user(text):  # the loop's reminder is not the person speaking
+                conversation.read(text, answering=asked)
+                asked = False
+    return conversation

@@ -1,0 +1,183 @@
+"""Requests as people write them, each run one-shot through the real loop, registry and tools with the offline
+planner, on a fast scripted local backend: the tools each must call and must not call, and the exit code `gto run`
+would give. Short and long, with typos, negations and pronouns ("it" is the workspace's latest job)."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from agent.console import Console
+from agent.runs import drive, open_agent
+from tools.backends.base import JobState
+
+_spec = importlib.util.spec_from_file_location(
+    "requests_fake_backend", Path(__file__).parents[1] / "monitor" / "fake_backend.py")
+fake_backend = importlib.util.module_from_spec(_spec)
+sys.modules["requests_fake_backend"] = fake_backend
+_spec.loader.exec_module(fake_backend)
+
+EXAMPLES = Path(__file__).parents[2] / "examples" / "data"
+JOB = "local-20261201-101500-a1b2c3"
+JOB2 = "local-20261202-111500-d4e5f6"
+CREATE = "create_tuning_job"
+
+# (request, tools it must call, tools it must not call, exit code)
+CORPUS = [
+    # Checking data only
+    ("{messy}, but just check it, don't train yet", {"validate_dataset"}, {CREATE, "upload_to_gcs"}, 0),
+    ("Is {train} ready? Don't train yet.", {"validate_dataset"}, {CREATE, "upload_to_gcs"}, 0),
+    ("check {train}", {"validate_dataset"}, {CREATE, "upload_to_gcs", "fix_dataset"}, 0),
+    ("valdiate {train} pls", {"validate_dataset"}, {CREATE}, 0),
+    ("please validate my dataset {train} and tell me what's wrong with it", {"validate_dataset"}, {CREATE}, 0),
+    ("{train}", {"validate_dataset"}, {CREATE}, 0),
+    ("is {messy} ok?", {"validate_dataset"}, {CREATE, "fix_dataset"}, 0),
+    ("Validate {train} with {val} as the validation set, no training", {"validate_dataset"}, {CREATE}, 0),
+    ("dry run on {train}", {"validate_dataset"}, {CREATE}, 0),
+    # Repair, split, settings, cost
+    ("fix {messy}", {"fix_dataset"}, {CREATE, "upload_to_gcs"}, 0),
+    ("repair {messy} please, it's in openai format", {"fix_dataset"}, {CREATE}, 0),
+    ("split {train} into train and validation", {"split_dataset"}, {CREATE}, 0),
+    ("hold out a validation set from {train}", {"split_dataset"}, {CREATE}, 0),
+    ("recommend hyperparameters for {train}", {"recommend_hyperparameters"}, {CREATE}, 0),
+    ("what settings should I use for {train}?", {"recommend_hyperparameters"}, {CREATE}, 0),
+    ("estimate the price of 5 epochs on {train}", {"estimate_cost"}, {CREATE, "upload_to_gcs"}, 0),
+    ("how much would it cost to tune gemma-3-270m on {train} for 3 epochs", {"estimate_cost"}, {CREATE}, 0),
+    ("Estimate cost: {train}, 4 epochs", {"estimate_cost"}, {CREATE}, 0),
+    ("what will this cost? {train}", {"estimate_cost"}, {CREATE}, 0),
+    ("estimte the cost of {train}", {"estimate_cost"}, {CREATE}, 0),
+    # Environment and jobs
+    ("is my setup OK for tuning?", {"check_environment"}, {CREATE, "validate_dataset"}, 0),
+    ("check my environment", {"check_environment"}, {CREATE}, 0),
+    ("am I ready to tune?", {"check_environment"}, {CREATE}, 0),
+    ("show my jobs", {"list_jobs"}, {CREATE}, 0),
+    ("list jobs", {"list_jobs"}, {CREATE}, 0),
+    ("what jobs do I have", {"list_jobs"}, {CREATE}, 0),
+    (f"how is {JOB} doing?", {"get_job"}, {CREATE, "cancel_job"}, 0),
+    ("what's the status?", {"get_job"}, {CREATE, "cancel_job"}, 0),
+    ("whats teh status of my job", {"get_job"}, {CREATE}, 0),
+    ("how's the training going?", {"get_job"}, {CREATE}, 0),
+    (f"stop {JOB}", {"cancel_job"}, {CREATE, "poll_metrics"}, 0),
+    ("cancel that job", {"cancel_job"}, {CREATE, "poll_metrics"}, 0),
+    ("cancle it", {"cancel_job"}, {CREATE}, 0),
+    (f"abort {JOB} please", {"cancel_job"}, {CREATE}, 0),
+    (f"give me the report of {JOB}", {"write_report"}, {CREATE}, 0),
+    ("write the report", {"write_report"}, {CREATE}, 0),
+    ("list the checkpoints of it", {"list_checkpoints"}, {CREATE}, 0),
+    (f"compare {JOB} and {JOB2}", {"compare_jobs"}, {CREATE}, 0),
+    ("serve it", set(), {CREATE}, 0),
+    # Starting a job without waiting, and the whole workflow with limits
+    ("start a tuning job on {train} and stop after the job is created", {CREATE}, {"poll_metrics"}, 0),
+    ("start tuning {train}, don't wait for it", {CREATE}, {"poll_metrics", "compare_models"}, 0),
+    ("Tune gemma-3-270m on {train}, validate with {val}, 1 epoch, no comparison",
+     {"validate_dataset", CREATE, "poll_metrics", "test_endpoint", "write_report"}, {"compare_models"}, None),
+    ("tune on {train} with {val} for 1 epoch", {"validate_dataset", "upload_to_gcs", CREATE, "poll_metrics",
+                                                "compare_models", "test_endpoint", "write_report"}, set(), None),
+    # Not understood, or missing something: nothing runs that spends
+    ("make me a sandwich", set(), {CREATE, "upload_to_gcs", "validate_dataset"}, 1),
+    ("Tune gemma-3-270m for me", set(), {CREATE, "upload_to_gcs"}, 1),
+    ("what's up", set(), {CREATE, "upload_to_gcs"}, 1),
+]
+
+
+class TuningFake(fake_backend.ServingFakeBackend):
+    """Jobs that train at once, with loss curves, two checkpoints and an endpoint that answers."""
+
+    states_after_create = [JobState.SUCCEEDED]
+
+    def create_job(self, spec):  # noqa: ANN001, ANN201
+        job_id = f"local-20261207-00000{len(self.jobs)}-abcdef"
+        metrics = {"/train_total_loss": fake_backend.points(fake_backend.decay(20)),
+                   "/eval_total_loss": fake_backend.points(fake_backend.decay(2, end=0.5), start=10, every=10)}
+        job = self.add_job(job_id, list(self.states_after_create), metrics, base_model=spec.base_model,
+                           checkpoints=fake_backend.checkpoints(job_id, [10, 20]), endpoint=f"{job_id}/checkpoint-2",
+                           training_dataset_uri=spec.training_dataset_uri, epochs=spec.epochs or 1,
+                           validation_dataset_uri=spec.validation_dataset_uri, completed_epochs=spec.epochs or 1)
+        for target in (f"{job_id}/checkpoint-1", f"{job_id}/checkpoint-2", f"base:{spec.base_model}"):
+            self.answers[target] = {"*": "an answer"}
+        return job
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> dict[str, str]:
+    """Copies of the example data: fix_dataset and split_dataset write beside their input."""
+    for name in ("train.jsonl", "val.jsonl", "messy_openai.jsonl"):
+        shutil.copy(EXAMPLES / name, tmp_path / name)
+    return {"train": str(tmp_path / "train.jsonl"), "val": str(tmp_path / "val.jsonl"),
+            "messy": str(tmp_path / "messy_openai.jsonl")}
+
+
+def run(text: str, workspace, tmp_path: Path) -> tuple[list[str], int, str]:  # noqa: ANN001
+    out = io.StringIO()
+    console = Console(out=out, color=False, can_ask=False)
+    agent = open_agent(model="planner", backend="local", yes=True, console=console, workspace=workspace, goal=text)
+    fake = TuningFake()
+    for job_id in (JOB2, JOB):  # JOB is the latest: what "it" and "that job" mean
+        fake.add_job(job_id, [JobState.RUNNING, JobState.RUNNING])
+        workspace.record_job(fake.jobs[job_id].info)
+        agent.conversation.latest_job = job_id
+    agent.ctx._backends["local"] = fake
+    result = drive(agent, text, console)
+    called = [b["name"] for m in agent.messages if m["role"] == "assistant" for b in m["content"]
+              if b["type"] == "tool_use"]
+    return called, 0 if result.ok else 1, out.getvalue()
+
+
+def test_the_corpus_is_large_and_varied():
+    assert len(CORPUS) >= 40
+    assert sum(1 for text, *_ in CORPUS if any(w in text.lower() for w in ("don't", " no ", "not "))) >= 5
+
+
+@pytest.mark.parametrize("text, must, must_not, code", CORPUS, ids=[c[0][:50] for c in CORPUS])
+def test_request_does_what_it_says(text, must, must_not, code, files, workspace, tmp_path):
+    called, exit_code, out = run(text.format(**files), workspace, tmp_path)
+    assert must <= set(called), (called, out[-2000:])
+    assert not (must_not & set(called)), (called, out[-2000:])
+    if code is not None:
+        assert exit_code == code, out[-2000:]
+
+
+def test_a_request_that_is_not_understood_says_so_with_examples(workspace, tmp_path):
+    _, code, out = run("make me a sandwich", workspace, tmp_path)
+    assert code == 1 and "did not understand" in out and out.count("examples/data/train.jsonl") >= 2
+
+
+def test_a_chat_starts_a_job_asks_its_status_cancels_it_and_changes_bucket(files, workspace):
+    """Follow-ups in `gto chat`, typed as a person types them: "it" and "that job" are the job just started."""
+    from prompt_toolkit import PromptSession
+    from prompt_toolkit.input import create_pipe_input
+    from prompt_toolkit.output import DummyOutput
+
+    from agent.repl import Repl
+
+    out = io.StringIO()
+    console = Console(out=out, color=False, can_ask=False)
+    agent = open_agent(model="planner", backend="local", yes=True, console=console, workspace=workspace,
+                       interactive=True, goal="(chat)")
+    fake = TuningFake()
+    fake.states_after_create = [JobState.RUNNING]
+    agent.ctx._backends["local"] = fake
+    typed = (f"start tuning {files['train']} for 1 epoch, don't wait for it\r"
+             "what's the status?\r"
+             "cancel that job\r"
+             "use my-other-bucket instead\r"
+             "make me a sandwich\r/exit\r")
+    with create_pipe_input() as pipe:
+        pipe.send_text(typed)
+        assert Repl(agent, console, session=PromptSession(input=pipe, output=DummyOutput())).loop() == 0
+    called = [b["name"] for m in agent.messages if m["role"] == "assistant" for b in m["content"]
+              if b["type"] == "tool_use"]
+    job_id = next(iter(fake.jobs))
+    assert called.count("create_tuning_job") == 1 and "poll_metrics" not in called
+    assert called[-2:] == ["get_job", "cancel_job"]
+    asked = [m["content"] for m in agent.messages if m["role"] == "user" and isinstance(m["content"], str)]
+    assert not any(a.startswith("Some success criteria") for a in asked)  # a chat is never nudged
+    text = out.getvalue()
+    assert f"{job_id}: CANCELLED" in text or f"Job {job_id}: CANCELLED" in text
+    assert "Using bucket my-other-bucket from now on." in text and agent.ctx.settings.bucket == "my-other-bucket"
+    assert "did not understand" in text
