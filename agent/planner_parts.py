@@ -67,14 +67,16 @@ def _answered(plan: Plan, tool: str) -> bool:
 def _arguments(plan: Plan, request: Request, part: str, tool: str) -> dict[str, Any]:
     train, val = plan.datasets()
     job = request.job_id
+    # A price or a limit is about the model the user named, even when training would be rehearsed locally.
+    model = plan.goal.base_model or plan.base_model
     by_part: dict[str, dict[str, Any]] = {
         "environment": {"backend": plan.backend, "project": plan.goal.project, "region": plan.goal.region,
                         "bucket": plan.bucket},
-        "validate": plan.validate_args(),
+        "validate": {**plan.validate_args(), "base_model": model},
         "fix": {"path": train},
         "split": {"path": train},
-        "recommend": {"base_model": plan.base_model, "training_path": train},
-        "estimate": {"base_model": plan.base_model, "training_path": train, "epochs": plan.goal.epochs},
+        "recommend": {"base_model": model, "training_path": train},
+        "estimate": {"base_model": model, "training_path": train, "epochs": plan.goal.epochs},
         "upload": {"path": train, "bucket": plan.bucket, "backend": plan.backend},
         "compare_jobs": {"job_ids": list(request.job_ids)},
         "list_jobs": {},
@@ -113,9 +115,10 @@ def _closing(plan: Plan, request: Request) -> str:
                 lines.append(f"Every problem with its line: {s.result['report_path']} (`gto fix` repairs many).")
         elif s.name == "estimate_cost":
             usd = s.result.get("training_cost_usd")
+            tokens = s.result.get("billable_training_tokens") or 0
             lines.append(f"Tuning cost: ${usd:,.2f}." if isinstance(usd, (int, float)) and usd >= 0 else
                          f"Tuning cost: the price of {s.result.get('base_model')} is unknown "
-                         f"({s.result.get('billable_training_tokens')} billable tokens).")
+                         f"({tokens:,} billable tokens).")
         elif s.name in ("get_job", "cancel_job", "poll_metrics"):
             job = s.result.get("job") or {}
             lines.append(f"Job {job.get('job_id')}: {job.get('state')}.")

@@ -49,16 +49,16 @@ def _keys() -> KeyBindings:
 
 
 class Repl:
-    def __init__(self, agent: Agent, console: Console, session: PromptSession | None = None):
+    def __init__(self, agent: Agent, console: Console, prompt: PromptSession | None = None):
         self.agent, self.console = agent, console
         history = RedactedHistory(str(agent.ctx.workspace.root / "chat_history"))
-        self.session = session or PromptSession(history=history, key_bindings=_keys())
+        self.prompt = prompt or PromptSession(history=history, key_bindings=_keys())
 
     def loop(self) -> int:
         self.console.print(f"gto chat — run {self.agent.transcript.run_id}. /help for commands.", style="bold")
         while True:
             try:
-                text = self.session.prompt("gto> ").strip()
+                text = self.prompt.prompt("gto> ").strip()
             except KeyboardInterrupt:
                 continue
             except EOFError:

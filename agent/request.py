@@ -5,6 +5,7 @@ and the criteria all use this reading; none of them parses the user's words agai
 from __future__ import annotations
 
 import difflib
+import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -277,6 +278,15 @@ class Conversation:
         return self.requests[-1] if self.requests else None
 
 
+def _job_in(content: Any) -> str | None:
+    """The job a tool result was about, as the model saw it ({"job": {"job_id": ...}} in the rendered JSON)."""
+    try:
+        job = json.loads(content).get("job") if isinstance(content, str) else None
+    except (ValueError, AttributeError):
+        return None
+    return job.get("job_id") if isinstance(job, dict) else None
+
+
 def read_conversation(messages: Iterable[dict[str, Any]]) -> Conversation:
     """The requests of a saved conversation, read as the loop read them when they were sent."""
     conversation = Conversation()
@@ -284,6 +294,9 @@ def read_conversation(messages: Iterable[dict[str, Any]]) -> Conversation:
     for m in messages:
         blocks = m["content"] if isinstance(m["content"], list) else [{"type": "text", "text": m["content"]}]
         texts = [b["text"] for b in blocks if isinstance(b, dict) and b.get("type") == "text"]
+        for block in blocks:
+            if block.get("type") == "tool_result" and not block.get("is_error"):
+                conversation.latest_job = _job_in(block.get("content")) or conversation.latest_job
         if m["role"] == "assistant":
             asked = "?" in "".join(texts)
             continue

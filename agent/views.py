@@ -5,14 +5,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from pydantic import BaseModel
+
 from agent.console import Console, headline
+from tools.backends.base import PreflightReport
 from tools.context import ToolContext
+from tools.dataset.validation import ValidationReport
 from tools.registry import ToolResult
 
 
 def show_result(console: Console, result: ToolResult) -> None:
-    data = result.data or {}
-    VIEWS.get(result.tool, show_generic)(console, data)
+    view = VIEWS.get(result.tool)
+    if view is not None and result.output is not None:
+        view(console, result.output)
+    else:
+        show_generic(console, result.data or {})
 
 
 def show_generic(console: Console, data: dict[str, Any]) -> None:
@@ -31,37 +38,35 @@ def show_generic(console: Console, data: dict[str, Any]) -> None:
             console.print(f"{key}: {value}")
 
 
-def show_validation(console: Console, data: dict[str, Any]) -> None:
-    for role in ("train", "validation"):
-        report = data.get(role)
-        if not report:
+def show_validation(console: Console, report: ValidationReport) -> None:
+    for role, file in (("train", report.train), ("validation", report.validation)):
+        if file is None:
             continue
-        tokens = report.get("tokens") or {}
-        console.print(f"{role}: {report.get('path')} — {report.get('examples')} examples, {report.get('errors')} "
-                      f"errors, {report.get('warnings')} warnings, {tokens.get('total')} tokens"
-                      f"{' (estimated)' if tokens.get('estimated') else ''}", style="bold")
-        for title, groups, style in (("error", report.get("errors_by_kind") or {}, "red"),
-                                     ("warning", report.get("warnings_by_kind") or {}, "yellow")):
+        console.print(f"{role}: {file.path} — {file.examples} examples, {file.errors} errors, {file.warnings} "
+                      f"warnings, {file.tokens.total} tokens{' (estimated)' if file.tokens.estimated else ''}",
+                      style="bold")
+        for title, groups, style in (("error", file.errors_by_kind, "red"), ("warning", file.warnings_by_kind,
+                                                                            "yellow")):
             for kind, group in groups.items():
-                console.print(f"  {title} {kind} ×{group.get('count')}", style=style)
-                for example in (group.get("examples") or [])[:3]:
-                    console.print(f"    {example.get('message')}", style=style)
-    if data.get("leakage_count"):
-        console.print(f"leakage: {data['leakage_count']} validation examples also appear in training", style="yellow")
-    console.print("✓ the data can be tuned on" if data.get("ok") else "✗ the data has errors: fix them first "
-                  "(gto fix writes a repaired copy)", style="green" if data.get("ok") else "red")
-    if data.get("report_path"):
-        console.print(f"Full report: {data['report_path']}", style="dim")
+                console.print(f"  {title} {kind} ×{group.count}", style=style)
+                for example in group.examples[:3]:
+                    console.print(f"    {example.message}", style=style)
+    if report.leakage_count:
+        console.print(f"leakage: {report.leakage_count} validation examples also appear in training", style="yellow")
+    console.print("✓ the data can be tuned on" if report.ok else "✗ the data has errors: fix them first "
+                  "(gto fix writes a repaired copy)", style="green" if report.ok else "red")
+    if report.report_path:
+        console.print(f"Full report: {report.report_path}", style="dim")
 
 
-def show_preflight(console: Console, data: dict[str, Any]) -> None:
-    for check in data.get("checks", []):
-        mark, style = ("✓", "green") if check.get("ok") else ("✗", "red")
-        console.print(f"{mark} {check.get('name')}: {check.get('detail')}", style=style)
-        if not check.get("ok") and check.get("fix"):
-            console.print(f"    fix: {check['fix']}")
-    console.print("Ready to tune." if data.get("ok") else "Not ready: fix the checks above.",
-                  style="bold green" if data.get("ok") else "bold red")
+def show_preflight(console: Console, report: PreflightReport) -> None:
+    for check in report.checks:
+        mark, style = ("✓", "green") if check.ok else ("✗", "red")
+        console.print(f"{mark} {check.name}: {check.detail}", style=style)
+        if not check.ok and check.fix:
+            console.print(f"    fix: {check.fix}")
+    console.print("Ready to tune." if report.ok else "Not ready: fix the checks above.",
+                  style="bold green" if report.ok else "bold red")
 
 
 def show_jobs(console: Console, ctx: ToolContext, wide: bool = False) -> None:
@@ -87,17 +92,17 @@ def show_jobs(console: Console, ctx: ToolContext, wide: bool = False) -> None:
          _num(r.final_eval_accuracy), r.health, r.duration] for r in rows])
 
 
-def show_job_line(console: Console, data: dict[str, Any]) -> None:
+def show_job_line(console: Console, output: BaseModel) -> None:
     """One line for a job's new state (cancel)."""
-    job = data.get("job") or {}
-    console.print(f"{job.get('job_id')}: {job.get('state')}", style="bold")
+    job = output.job
+    console.print(f"{job.job_id}: {job.state.value}" + (f" ({job.error})" if job.error else ""), style="bold")
 
 
 def _num(value: float | None) -> str:
     return "" if value is None else f"{value:.4g}"
 
 
-VIEWS: dict[str, Callable[[Console, dict[str, Any]], None]] = {
+VIEWS: dict[str, Callable[[Console, Any], None]] = {
     "validate_dataset": show_validation,
     "check_environment": show_preflight,
     "cancel_job": show_job_line,

@@ -68,6 +68,13 @@ _KINDS = {
 }
 
 
+def default_base_models() -> dict[str, str]:
+    """The base model to tune when a request names none, per backend (the catalog decides; never a retired one)."""
+    from tools.catalog import LOCAL_BASE_MODEL
+
+    return {"local": LOCAL_BASE_MODEL, "vertex": "gemini-2.5-flash"}
+
+
 def default_model_name() -> tuple[str, str]:
     """Which brain to use when none is named, and why (the run prints both)."""
     if os.environ.get("GTO_MODEL"):

@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from agent.goal import Goal, from_user
-from agent.models import Message, Turn, Usage
+from agent.models import Message, Turn, Usage, default_base_models
 from agent.planner_parts import answer_parts
 from agent.request import EXAMPLES, Request, read_conversation
-from tools.catalog import LOCAL_BASE_MODEL
 from tools.registry import Tool
 
 if TYPE_CHECKING:
@@ -38,7 +37,7 @@ class Seen:
 class PlannerModel:
     def __init__(self, model_id: str | None = None, backend: str = "local", interactive: bool = False,
                  project: str | None = None, region: str | None = None, bucket: str | None = None,
-                 settings: Settings | None = None, **_: Any):
+                 settings: Settings | None = None, base_models: dict[str, str] | None = None, **_: Any):
         self.name = "planner"
         self.backend = backend
         self.interactive = interactive
@@ -47,6 +46,8 @@ class PlannerModel:
         # with the project, region and bucket the user names).
         self.settings = settings
         self.agent: Any = None
+        # The base model to tune when the request names none, per backend: data from the catalog, given by the caller.
+        self.base_models = base_models or default_base_models()
 
     def attach(self, agent: Any) -> None:
         """Read requests through the loop's own reading of each message (agent.request), not a second one."""
@@ -62,7 +63,8 @@ class PlannerModel:
         # The session's project, region and bucket are the ones create_tuning_job will use: they win over the text.
         s = self.settings
         goal = goal.merge(Goal(project=s.project, region=s.region, bucket=s.bucket) if s else self.defaults)
-        content = Plan(goal, history, self.backend, self.interactive, said[-1][0] if said else -1, request).next()
+        content = Plan(goal, history, self.backend, self.interactive, said[-1][0] if said else -1, request,
+                       self.base_models).next()
         text = "".join(b.get("text", "") for b in content if b["type"] == "text")
         if on_text and text:
             on_text(text)
@@ -72,15 +74,17 @@ class PlannerModel:
 
 class Plan:
     def __init__(self, goal: Goal, history: list[Seen], backend: str, interactive: bool, said_at: int = -1,
-                 request: Request | None = None):
+                 request: Request | None = None, base_models: dict[str, str] | None = None):
         self.goal, self.history, self.interactive, self.said_at = goal, history, interactive, said_at
         self.request = request
         self.backend = goal.backend or backend
         # Tools take a bucket by name; a goal may write it as gs://NAME.
         self.bucket = goal.bucket.removeprefix("gs://") if goal.bucket else None
-        named = goal.base_model or ("gemini-2.5-flash" if self.backend == "vertex" else LOCAL_BASE_MODEL)
+        bases = base_models or default_base_models()
+        self.local_model = bases["local"]
+        named = goal.base_model or bases[self.backend]
         self.rehearsal = self.backend == "local" and named.startswith("gemini-")
-        self.base_model = LOCAL_BASE_MODEL if self.rehearsal else named
+        self.base_model = self.local_model if self.rehearsal else named
 
     def last(self, name: str, ok: bool | None = None) -> Seen | None:
         for seen in reversed(self.history):
@@ -158,7 +162,7 @@ class Plan:
         args.update({k: v for k, v in (("project", self.goal.project), ("region", self.goal.region),
                                        ("bucket", self.bucket)) if v})
         if seen is None:
-            intro = (f"Rehearsing on this machine with {LOCAL_BASE_MODEL}: {self.goal.base_model} tunes only on "
+            intro = (f"Rehearsing on this machine with {self.local_model}: {self.goal.base_model} tunes only on "
                      "Vertex AI, which needs a Google Cloud project and credentials. " if self.rehearsal else "")
             # The data is checked in the same turn: neither depends on the other, and it saves a model call.
             return self.calls([("check_environment", args), ("validate_dataset", self.validate_args())],

@@ -21,7 +21,7 @@ def chat(workspace, model, typed: str) -> tuple[Repl, str]:
     agent = open_agent(model=model, console=console, workspace=workspace, interactive=True, goal="(chat)")
     with create_pipe_input() as pipe:
         pipe.send_text(typed)
-        repl = Repl(agent, console, session=PromptSession(input=pipe, output=DummyOutput()))
+        repl = Repl(agent, console, prompt=PromptSession(input=pipe, output=DummyOutput()))
         assert repl.loop() == 0
     return repl, out.getvalue()
 
@@ -85,7 +85,7 @@ def test_switching_to_the_planner_keeps_the_sessions_project(workspace, monkeypa
     agent = open_agent(model=ScriptedModel([]), console=console, workspace=workspace, interactive=True,
                          goal="(chat)", project="acme-prod", region="europe-west4", bucket="acme-data")
     with create_pipe_input() as pipe:
-        Repl(agent, console, session=PromptSession(input=pipe, output=DummyOutput())).command("/model planner")
+        Repl(agent, console, prompt=PromptSession(input=pipe, output=DummyOutput())).command("/model planner")
     content = agent.model.complete("", [{"role": "user", "content": "Tune on data/t.jsonl"}], []).message["content"]
     check = next(b for b in content if b["type"] == "tool_use")
     assert check["input"] == {"backend": "local", "project": "acme-prod", "region": "europe-west4",
@@ -99,7 +99,7 @@ def test_chat_history_on_disk_is_redacted(workspace, monkeypatch):
     agent = open_agent(model=ScriptedModel([]), console=Console(out=io.StringIO()), workspace=workspace,
                          interactive=True, goal="(chat)")
     with create_pipe_input() as pipe:
-        default = Repl(agent, Console(out=io.StringIO()), session=None).session.history
+        default = Repl(agent, Console(out=io.StringIO()), prompt=None).prompt.history
         assert isinstance(default, RedactedHistory)
         pipe.send_text("use key plainsecretvalue12345 and sk-ant-api03-abcdefghijkl\r")
         PromptSession(input=pipe, output=DummyOutput(), history=default).prompt("gto> ")
@@ -117,6 +117,6 @@ def test_limits_apply_to_each_message_in_chat(workspace, loop_tools):
                          limits=Limits(max_model_calls=2))
     with create_pipe_input() as pipe:
         pipe.send_text("first\rsecond\r/exit\r")
-        Repl(agent, console, session=PromptSession(input=pipe, output=DummyOutput())).loop()
+        Repl(agent, console, prompt=PromptSession(input=pipe, output=DummyOutput())).loop()
     model.assert_complete()
     assert "Stopped after" not in out.getvalue() and agent.totals.model_calls == 4

@@ -169,7 +169,7 @@ def test_a_chat_starts_a_job_asks_its_status_cancels_it_and_changes_bucket(files
              "make me a sandwich\r/exit\r")
     with create_pipe_input() as pipe:
         pipe.send_text(typed)
-        assert Repl(agent, console, session=PromptSession(input=pipe, output=DummyOutput())).loop() == 0
+        assert Repl(agent, console, prompt=PromptSession(input=pipe, output=DummyOutput())).loop() == 0
     called = [b["name"] for m in agent.messages if m["role"] == "assistant" for b in m["content"]
               if b["type"] == "tool_use"]
     job_id = next(iter(fake.jobs))

@@ -13,10 +13,11 @@ import pytest
 
 from agent.criteria import evaluate
 from agent.models.planner import PlannerModel
-from agent.request import read_request
+from agent.request import read_conversation
 from agent.transcript import FORMAT, Transcript
 from tools.registry import REGISTRY
 
+CHAT = "(chat)"
 RECORDED = sorted((Path(__file__).parents[2] / "transcripts").glob("*.jsonl"))
 
 
@@ -30,7 +31,8 @@ def _decisions(content: list[dict]) -> list[tuple]:
 
 
 def test_there_are_recorded_runs() -> None:
-    assert len(RECORDED) >= 3
+    assert len(RECORDED) >= 5
+    assert any(_records(p)[0]["goal"] == CHAT for p in RECORDED)  # a conversation with follow-ups
 
 
 @pytest.mark.parametrize("path", RECORDED, ids=lambda p: p.stem)
@@ -40,7 +42,8 @@ def test_recording_is_complete_and_well_formed(path: Path) -> None:
     assert header["type"] == "header" and header["format"] == FORMAT and header["model"] == "planner"
     assert end["type"] == "end" and end["status"] in ("succeeded", "incomplete", "limit", "interrupted", "error")
     messages = [r["message"] for r in records[1:-1]]
-    assert messages[0] == {"role": "user", "content": header["goal"]}
+    if header["goal"] != CHAT:  # a chat's header has no goal: its messages are the requests
+        assert messages[0] == {"role": "user", "content": header["goal"]}
     open_calls: set[str] = set()
     for message in messages:
         blocks = message["content"] if isinstance(message["content"], list) else []
@@ -66,7 +69,7 @@ def test_every_recorded_call_is_valid_against_todays_tools(path: Path) -> None:
 @pytest.mark.parametrize("path", RECORDED, ids=lambda p: p.stem)
 def test_planner_still_makes_every_recorded_decision(path: Path) -> None:
     transcript = Transcript.load(path)
-    planner = PlannerModel(backend=transcript.header["backend"])
+    planner = PlannerModel(backend=transcript.header["backend"], interactive=transcript.header["goal"] == CHAT)
     turns = 0
     for i, message in enumerate(transcript.messages):
         if message["role"] != "assistant":
@@ -81,8 +84,15 @@ def test_planner_still_makes_every_recorded_decision(path: Path) -> None:
 @pytest.mark.parametrize("path", RECORDED, ids=lambda p: p.stem)
 def test_recorded_outcome_follows_from_the_tool_results(path: Path) -> None:
     transcript = Transcript.load(path)
-    request = read_request(transcript.header["goal"])
+    request = read_conversation(transcript.messages).current
+    # A request's own criteria count the results that came after it (in a chat, after its message).
+    last_said = max(i for i, m in enumerate(transcript.messages) if m["role"] == "user"
+                    and isinstance(m["content"], str))
+    before = {b["tool_use_id"] for m in transcript.messages[:last_said] if isinstance(m["content"], list)
+              for b in m["content"] if b.get("type") == "tool_result"}
+    since = sum(1 for r in transcript.evidence.records if r.call_id in before)
+    criteria = evaluate(request, transcript.evidence, since)
     recorded = {c["key"]: c["met"] for c in _records(path)[-1]["summary"]["criteria"]}
-    assert {c.key: c.met for c in evaluate(request, transcript.evidence)} == recorded
+    assert {c.key: c.met for c in criteria} == recorded
     end = _records(path)[-1]
-    assert (end["status"] == "succeeded") == all(c.holds for c in evaluate(request, transcript.evidence))
+    assert (end["status"] == "succeeded") == all(c.holds for c in criteria)
