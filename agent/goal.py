@@ -1,11 +1,10 @@
-"""Read a tuning goal written in plain words: dataset files, base model, hyperparameters, project, region, bucket."""
+"""The things a message names, in plain words: dataset files, base model, hyperparameters, project, region, bucket,
+backend. agent/request.py reads what the message asks for around these names."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, fields
-from typing import Any
 
 from prompts import load
 
@@ -107,17 +106,6 @@ _REMINDER = load("nudge").split("$missing")[0]
 def from_user(text: str) -> bool:
     """Whether a user-role text is the person's own words (not the loop's reminder)."""
     return not text.startswith(_REMINDER)
-
-
-def user_texts(messages: Iterable[dict[str, Any]]) -> list[str]:
-    """The person's own words in a conversation, in order."""
-    texts = []
-    for m in messages:
-        if m["role"] != "user":
-            continue
-        blocks = m["content"] if isinstance(m["content"], list) else [{"type": "text", "text": m["content"]}]
-        texts += [b["text"] for b in blocks if b.get("type") == "text" and from_user(b["text"])]
-    return texts
 
 
 PLACE = ("project", "region", "bucket")

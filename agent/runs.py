@@ -11,9 +11,10 @@ from typing import Any
 from agent.approvals import Approver
 from agent.console import Console
 from agent.criteria import Criterion, all_hold
-from agent.goal import Goal, parse_goal, place, user_texts
+from agent.goal import Goal, place
 from agent.loop import Agent, Interrupted, Limits, LimitReached, Totals
 from agent.models import Model, ModelError, load_model
+from agent.request import read_conversation, read_request
 from agent.transcript import Transcript
 from tools.context import ToolContext
 from tools.settings import Settings
@@ -66,9 +67,8 @@ def open_agent(*, model: str | Model | None = None, backend: str | None = None, 
     flags = {k: v for k, v in (("project", project), ("region", region), ("bucket", bucket)) if v}
     # A project, region or bucket the goal names is used by every tool (the flags win), so the job is billed where
     # the pre-flight checks looked.
-    said = Goal()
-    for text in [goal, *(user_texts(resumed.messages) if resumed else [])]:
-        said = said.merge(parse_goal(text))
+    earlier = read_conversation(resumed.messages).requests if resumed else []
+    said = read_request(goal, earlier).names if goal else (earlier[-1].names if earlier else Goal())
     from_goal = {k: v for k, v in place(said).items() if k not in flags}
     settings = Settings.from_env(backend=backend, **from_goal, **flags)
     ctx = ToolContext(workspace=workspace, settings=settings, approve=Approver(console, yes=yes),

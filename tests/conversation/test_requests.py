@@ -181,3 +181,34 @@ def test_a_chat_starts_a_job_asks_its_status_cancels_it_and_changes_bucket(files
     assert f"{job_id}: CANCELLED" in text or f"Job {job_id}: CANCELLED" in text
     assert "Using bucket my-other-bucket from now on." in text and agent.ctx.settings.bucket == "my-other-bucket"
     assert "did not understand" in text
+
+
+def test_a_chat_checks_first_then_tunes_it_then_asks_for_parts(files, workspace):
+    """"Now tune it" after a check-only message tunes the file checked before; later parts are about that job."""
+    from prompt_toolkit import PromptSession
+    from prompt_toolkit.input import create_pipe_input
+    from prompt_toolkit.output import DummyOutput
+
+    from agent.repl import Repl
+
+    console = Console(out=io.StringIO(), color=False, can_ask=False)
+    agent = open_agent(model="planner", backend="local", yes=True, console=console, workspace=workspace,
+                       interactive=True, goal="(chat)")
+    fake = TuningFake()
+    agent.ctx._backends["local"] = fake
+    typed = (f"check {files['train']}, don't train yet\r"
+             "ok now tune it with 2 epochs\r"
+             "compare it with the base model\r"
+             "write the report\r/exit\r")
+    with create_pipe_input() as pipe:
+        pipe.send_text(typed)
+        assert Repl(agent, console, prompt=PromptSession(input=pipe, output=DummyOutput())).loop() == 0
+    calls = [(b["name"], b["input"]) for m in agent.messages if m["role"] == "assistant" for b in m["content"]
+             if b["type"] == "tool_use"]
+    names = [n for n, _ in calls]
+    assert names[0] == "validate_dataset" and names.index("create_tuning_job") > 1
+    created = next(i for n, i in calls if n == "create_tuning_job")
+    assert created["epochs"] == 2
+    job_id = next(iter(fake.jobs))
+    assert names[-2:] == ["compare_models", "write_report"] and calls[-1][1] == {"job_ids": [job_id]}
+    assert [r.parts for r in agent.conversation.requests][-2:] == [frozenset({"compare"}), frozenset({"report"})]
