@@ -108,7 +108,23 @@ def _closing(plan: Plan, request: Request) -> str:
     seen: list[Seen] = [s for s in plan.history if s.at > plan.said_at and not s.is_error]
     lines = []
     for s in seen:
-        if s.name == "validate_dataset":
+        if s.name == "check_environment":
+            failed = [c for c in s.result.get("checks", []) if not c.get("ok")]
+            lines.append(f"Your setup is ready to tune on the {s.result.get('backend')} backend." if not failed else
+                         "Not ready: " + "; ".join(f"{c.get('name')}: {c.get('fix') or c.get('detail')}"
+                                                   for c in failed) + ".")
+        elif s.name == "fix_dataset":
+            lines.append(f"{s.result.get('summary')} The original is untouched; check the copy with "
+                         f"\"validate {s.result.get('output_path')}\".")
+        elif s.name == "split_dataset":
+            lines.append(f"{s.result.get('summary')}")
+        elif s.name == "recommend_hyperparameters":
+            picks = [f"{k.replace('_', ' ')} {(s.result.get(k) or {}).get('value')}"
+                     for k in ("epochs", "adapter_size", "learning_rate_multiplier")]
+            lines.append("Recommended: " + ", ".join(picks) + ".")
+        elif s.name == "upload_to_gcs":
+            lines.append(f"Uploaded to {s.result.get('uri')}.")
+        elif s.name == "validate_dataset":
             ok = s.result.get("ok")
             lines.append(s.result.get("summary") or ("Ready to tune." if ok else "The data has errors."))
             if not ok and s.result.get("report_path"):
@@ -124,13 +140,24 @@ def _closing(plan: Plan, request: Request) -> str:
             lines.append(f"Job {job.get('job_id')}: {job.get('state')}.")
         elif s.name == "write_report":
             lines.append(f"Report: {s.result.get('path')}.")
+        elif s.name == "list_checkpoints":
+            points = s.result.get("checkpoints") or []
+            lines.append(f"{len(points)} checkpoints" + (": " + ", ".join(
+                f"{c.get('checkpoint_id')}{' (default)' if c.get('is_default') else ''}" for c in points) if points
+                else " yet.") + ("." if points else ""))
+        elif s.name == "compare_models":
+            lines.append(str(s.result.get("verdict") or "Compared with the base model."))
+        elif s.name == "test_endpoint":
+            lines.append(f"The endpoint {'answered' if s.result.get('ok') else 'failed'} "
+                         f"(median {s.result.get('p50_latency_s')} s).")
+        elif s.name == "compare_jobs":
+            lines.append(str(s.result.get("reason") or "Compared."))
         elif s.name == "list_jobs":
             lines.append(f"{len(s.result.get('jobs') or [])} jobs in this workspace.")
     if "serve" in request.parts:
         target = request.job_id or "JOB"
         lines.append(f"To serve it, run `gto serve {target}` in a terminal: it answers the Gemini generateContent "
                      "API on this machine until Ctrl-C.")
-    if not request.whole and request.parts & {"validate", "estimate", "recommend", "environment"} and \
-            not request.parts & JOB_PARTS:
+    if request.parts & {"validate", "estimate", "recommend"} and not request.parts & JOB_PARTS:
         lines.append("Nothing was tuned. Ask me to tune when you are ready.")
     return " ".join(lines) or "Done."

@@ -58,9 +58,6 @@ class Request:
     def job_id(self) -> str | None:
         return self.job_ids[0] if self.job_ids else None
 
-    def asks(self, *parts: str) -> bool:
-        return any(p in self.parts for p in parts)
-
     def forbidding(self, tool: str, backend: str = "vertex") -> Constraint | None:
         """The constraint that rules this tool out on this backend, if any."""
         return next((c for c in self.constraints if tool in c.tools and (backend != "local" or not c.remote_only)),
@@ -121,11 +118,9 @@ _PART_WORDS: dict[str, re.Pattern[str]] = {k: re.compile(v, re.I) for k, v in {
               r"retrain|re-?tune)\b",
 }.items()}
 # Words close to these (typos such as "cancle", "valdiate") are read as them.
-_VOCABULARY = {"cancel": "cancel", "validate": "validate", "estimate": "estimate", "report": "report",
-               "status": "status", "checkpoints": "checkpoints", "compare": "compare", "upload": "upload",
-               "recommend": "recommend", "repair": "repair", "monitor": "monitor", "endpoint": "endpoint",
-               "environment": "environment", "preflight": "preflight", "hyperparameters": "hyperparameters",
-               "tune": "tune", "train": "train", "split": "split", "check": "check", "watch": "watch"}
+_VOCABULARY = ("cancel", "validate", "estimate", "report", "status", "checkpoints", "compare", "upload",
+               "recommend", "repair", "monitor", "endpoint", "environment", "preflight", "hyperparameters", "tune",
+               "train", "split", "check", "watch")
 _WORD = re.compile(r"[A-Za-z][A-Za-z'-]+")
 _JOB_ID = re.compile(r"\b(local-\d{8}-\d{6}-[0-9a-f]{6}|projects/[\w-]+/locations/[\w-]+/tuningJobs/\d+|\d{9,20})\b")
 _PRONOUN = re.compile(r"\b(?:it|that job|this job|the job|my job|that one|the last job|the latest job|that run|"
@@ -190,7 +185,7 @@ def _correct_typos(text: str) -> str:
         if len(lower) < 5 or lower in _VOCABULARY:
             return word
         close = difflib.get_close_matches(lower, _VOCABULARY, n=1, cutoff=0.8)
-        return _VOCABULARY[close[0]] if close else word
+        return close[0] if close else word
 
     return _WORD.sub(fix, text)
 
@@ -240,11 +235,6 @@ def _settle(parts: set[str], names: Goal, about_job: bool, constraints: list[Con
     if "fix" in parts or "split" in parts:
         parts.discard("validate")
     return parts
-
-
-def with_names(request: Request, **names: object) -> Request:
-    """The same request with some names filled in (flags given on the command line win over the words)."""
-    return replace(request, names=replace(request.names, **{k: v for k, v in names.items() if v is not None}))
 
 
 @dataclass
