@@ -55,7 +55,10 @@ class PlannerModel:
 
     def complete(self, system: str, messages: list[Message], tools: list[Tool],
                  on_text: Callable[[str], None] | None = None) -> Turn:
-        said, history = _read(messages)
+        # Run by the loop, the planner reads each result whole from the loop's typed record, not from the text the
+        # model saw (which is shortened past ~2,000 tokens).
+        typed = self.agent.transcript.evidence.by_call() if self.agent is not None else {}
+        said, history = _read(messages, typed)
         request = self.agent.request if self.agent is not None else None
         if request is None:  # not run by a loop (a test, a replay): read the messages the way the loop does
             request = read_conversation(messages).current
@@ -341,7 +344,7 @@ class Plan:
         return {k: v for k, v in args.items() if v is not None}
 
 
-def _read(messages: list[Message]) -> tuple[list[tuple[int, str]], list[Seen]]:
+def _read(messages: list[Message], typed: dict[str, Any] | None = None) -> tuple[list[tuple[int, str]], list[Seen]]:
     """The user's own words and the tool calls with their results, each with its position in the conversation."""
     calls: dict[str, dict[str, Any]] = {}
     said: list[tuple[int, str]] = []
@@ -359,8 +362,9 @@ def _read(messages: list[Message]) -> tuple[list[tuple[int, str]], list[Seen]]:
             elif block.get("type") == "tool_result" and block["tool_use_id"] in calls:
                 call = calls[block["tool_use_id"]]
                 text = block["content"] if isinstance(block["content"], str) else json.dumps(block["content"])
+                record = (typed or {}).get(block["tool_use_id"])
                 try:
-                    result = json.loads(text)
+                    result = record.output.model_dump(mode="json") if record is not None else json.loads(text)
                 except ValueError:
                     result = {}
                 if block.get("is_error"):
