@@ -14,7 +14,7 @@ from agent.criteria import Criterion, all_hold
 from agent.goal import Goal, place
 from agent.loop import Agent, Interrupted, Limits, LimitReached, Totals
 from agent.models import Model, ModelError, load_model
-from agent.request import read_conversation, read_request
+from agent.request import Request, read_conversation, read_request
 from agent.transcript import Transcript
 from tools.context import ToolContext
 from tools.settings import Settings
@@ -36,6 +36,7 @@ class RunResult:
     message: str = ""
     summary: str = ""
     final_text: str = ""
+    request: Request | None = None
 
     @property
     def ok(self) -> bool:
@@ -45,6 +46,9 @@ class RunResult:
         return {
             "run_id": self.run_id, "ok": self.ok, "status": self.status, "message": self.message,
             "job_id": self.job_id, "transcript": str(self.transcript),
+            "request": {"parts": sorted(self.request.parts), "job_ids": list(self.request.job_ids),
+                        "ruled_out": [{"key": c.key, "words": c.words} for c in self.request.constraints],
+                        "understood": self.request.understood} if self.request else None,
             "criteria": [{"key": c.key, "label": c.label, "met": c.met, "applicable": c.applicable,
                           "detail": c.detail} for c in self.criteria],
             "model_calls": self.totals.model_calls, "tool_calls": self.totals.tool_calls,
@@ -154,7 +158,7 @@ def finish(agent: Agent, outcome: Outcome) -> RunResult:
     status, note, trace = outcome.status, outcome.note, outcome.trace
     result = RunResult(run_id=agent.transcript.run_id, transcript=agent.transcript.path, status=status,
                        criteria=agent.criteria(), totals=agent.totals, message=note, final_text=_final_text(agent),
-                       job_id=_job_id(agent))
+                       job_id=_job_id(agent), request=agent.request)
     try:
         result.summary = summarise(agent.ctx, result)
     except Exception as exc:  # the outcome must be recorded even when the summary cannot be made
