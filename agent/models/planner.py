@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from agent.goal import Goal, from_user, parse_goal
 from agent.models import Message, Turn, Usage
-from tools.catalog import LOCAL_BASE_MODEL
+from tools.catalog import LOCAL_BASE_MODEL, default_tuning_model
 from tools.registry import Tool
 
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ class Plan:
         self.backend = goal.backend or backend
         # Tools take a bucket by name; a goal may write it as gs://NAME.
         self.bucket = goal.bucket.removeprefix("gs://") if goal.bucket else None
-        named = goal.base_model or ("gemini-2.5-flash" if self.backend == "vertex" else LOCAL_BASE_MODEL)
+        named = goal.base_model or (default_tuning_model() if self.backend == "vertex" else LOCAL_BASE_MODEL)
         self.rehearsal = self.backend == "local" and named.startswith("gemini-")
         self.base_model = LOCAL_BASE_MODEL if self.rehearsal else named
 
