@@ -76,10 +76,11 @@ def default_model_name() -> tuple[str, str]:
         return "claude", "ANTHROPIC_API_KEY is set"
     if os.environ.get("GEMINI_API_KEY") or os.environ.get("GOOGLE_API_KEY"):
         return "gemini", "a Gemini API key is set"
-    if os.environ.get("GOOGLE_GENAI_USE_VERTEXAI", "").lower() in ("1", "true") and os.environ.get(
-        "GOOGLE_CLOUD_PROJECT"
-    ):
-        return "gemini", "GOOGLE_GENAI_USE_VERTEXAI and GOOGLE_CLOUD_PROJECT are set"
+    from tools.settings import vertex_mode_requested
+
+    if vertex_mode_requested() and os.environ.get("GOOGLE_CLOUD_PROJECT"):
+        return "gemini", ("GOOGLE_GENAI_USE_ENTERPRISE (or GOOGLE_GENAI_USE_VERTEXAI) and GOOGLE_CLOUD_PROJECT are set: "
+                          "Gemini on Vertex AI (Gemini Enterprise Agent Platform)")
     return "planner", "no ANTHROPIC_API_KEY or Gemini credentials: using the offline planner"
 
 
