@@ -55,10 +55,11 @@ def show_validation(console: Console, data: dict[str, Any]) -> None:
 
 def show_preflight(console: Console, data: dict[str, Any]) -> None:
     for check in data.get("checks", []):
-        mark, style = ("✓", "green") if check.get("ok") else ("✗", "red")
+        mark, style = (("?", "yellow") if check.get("status") == "unverified" else
+                       ("✓", "green") if check.get("ok") else ("✗", "red"))
         console.print(f"{mark} {check.get('name')}: {check.get('detail')}", style=style)
-        if not check.get("ok") and check.get("fix"):
-            console.print(f"    fix: {check['fix']}")
+        if check.get("fix"):
+            console.print(f"    {'verify' if check.get('status') == 'unverified' else 'fix'}: {check['fix']}")
     console.print("Ready to tune." if data.get("ok") else "Not ready: fix the checks above.",
                   style="bold green" if data.get("ok") else "bold red")
 
