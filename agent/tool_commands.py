@@ -202,6 +202,14 @@ def cancel(job: str, yes: YesFlag = False, as_json: JsonFlag = False) -> None:
 
 
 @commands.command()
+def retune(job: str, base_model: Annotated[str | None, typer.Option(help="New base model (default: the successor of "
+                                                                     "the job's base model).")] = None,
+           yes: YesFlag = False, as_json: JsonFlag = False) -> None:
+    """Tune a past job again on its base model's successor (or --base-model), same data and settings; asks first."""
+    invoke("retune_job", {"job_id": job, "base_model": base_model}, as_json, yes=yes)
+
+
+@commands.command()
 def checkpoints(job: str, choose: Annotated[bool, typer.Option(help="Pick the best and make it the default.")] = False,
                 as_json: JsonFlag = False) -> None:
     """List a job's checkpoints, or choose the best one."""

@@ -45,6 +45,8 @@ def show_validation(console: Console, data: dict[str, Any]) -> None:
                 console.print(f"  {title} {kind} ×{group.get('count')}", style=style)
                 for example in (group.get("examples") or [])[:3]:
                     console.print(f"    {example.get('message')}", style=style)
+    for warning in data.get("warnings") or []:  # about the base model, e.g. its coming retirement
+        console.print(f"note: {warning}", style="yellow")
     if data.get("leakage_count"):
         console.print(f"leakage: {data['leakage_count']} validation examples also appear in training", style="yellow")
     console.print("✓ the data can be tuned on" if data.get("ok") else "✗ the data has errors: fix them first "

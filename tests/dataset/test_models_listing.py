@@ -60,3 +60,8 @@ def test_gto_models_prints_a_table_and_json(isolated) -> None:
     Workspace(isolated).record_job(tuned("projects/p/locations/us-central1/tuningJobs/7", "gemini-2.5-pro"))
     listed = json.loads(runner.invoke(app, ["models", "--tuned", "--json"]).output)
     assert listed["tuned_models"][0]["successor"] == "gemini-3.8-flash"
+
+
+def test_gto_retune_of_an_unknown_job_exits_1_with_the_reason(isolated) -> None:
+    result = runner.invoke(app, ["retune", "no-such-job", "--base-model", "gemini-3.5-flash"])
+    assert result.exit_code == 1 and "No job 'no-such-job' is known" in result.output
