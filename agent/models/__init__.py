@@ -79,8 +79,8 @@ def default_model_name() -> tuple[str, str]:
     from tools.settings import vertex_mode_requested
 
     if vertex_mode_requested() and os.environ.get("GOOGLE_CLOUD_PROJECT"):
-        return "gemini", ("GOOGLE_GENAI_USE_ENTERPRISE (or GOOGLE_GENAI_USE_VERTEXAI) and GOOGLE_CLOUD_PROJECT are set: "
-                          "Gemini on Vertex AI (Gemini Enterprise Agent Platform)")
+        return "gemini", ("GOOGLE_GENAI_USE_ENTERPRISE (or GOOGLE_GENAI_USE_VERTEXAI) and GOOGLE_CLOUD_PROJECT are "
+                          "set: Gemini on Vertex AI (Gemini Enterprise Agent Platform)")
     return "planner", "no ANTHROPIC_API_KEY or Gemini credentials: using the offline planner"
 
 

@@ -97,8 +97,9 @@ def test_what_is_retried(exc: Exception, transient: bool) -> None:
 
 
 PUBLISHER_404 = ("Publisher Model `projects/my-proj/locations/us-central1/publishers/google/models/{model}` was not "
-                 "found or your project does not have access to it. Please ensure you are using a valid model version. "
-                 "For more information, see: https://cloud.google.com/vertex-ai/generative-ai/docs/learn/model-versions")
+                 "found or your project does not have access to it. Please ensure you are using a valid model "
+                 "version. For more information, see: "
+                 "https://cloud.google.com/vertex-ai/generative-ai/docs/learn/model-versions")
 
 
 def test_publisher_model_not_found_for_a_retired_model_names_its_successor() -> None:

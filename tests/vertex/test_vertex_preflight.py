@@ -30,6 +30,7 @@ class GoogleApis:
         self.withheld: set[str] = set()
         self.number = EMULATOR_PROJECT_NUMBER
         self.refused: dict | None = None  # an error body: Service Usage and project reads answer 403 with it
+        self.refuse_permission_test = False  # testIamPermissions too (Resource Manager API disabled)
         mock.get(url__regex=rf"{USAGE}/(?P<service>[a-z.]+)$").mock(side_effect=self._service)
         mock.post(f"{MANAGER}:testIamPermissions").mock(side_effect=self._test_permissions)
         mock.get(MANAGER).mock(side_effect=self._project)
@@ -48,6 +49,8 @@ class GoogleApis:
                                          "parent": f"projects/{self.number}"})
 
     def _test_permissions(self, request: httpx.Request) -> httpx.Response:
+        if self.refused and self.refuse_permission_test:
+            return httpx.Response(403, json=self.refused)
         asked = json.loads(request.content)["permissions"]
         return httpx.Response(200, json={"permissions": [p for p in asked if p not in self.withheld]})
 
@@ -127,6 +130,11 @@ def test_checks_that_cannot_be_performed_are_unverified_not_failed(
     assert "gcloud services list --enabled" in found["vertex_ai_api"]["fix"]
     assert "gcloud projects describe my-proj --format='value(projectNumber)'" in found["service_agent_access"]["fix"]
     assert found["permissions"]["status"] == "passed"
+    apis.refuse_permission_test = True
+    again = dispatch("check_environment", {"bucket": BUCKET}, vctx)
+    permissions = checks(again)["permissions"]
+    assert again.data["ok"] and permissions["status"] == "unverified" and "get-iam-policy my-proj" in \
+        permissions["fix"]
 
 
 def test_api_key_client_is_refused_for_tuning(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -73,7 +73,7 @@ def code_examples(f: JobFacts, endpoint: str, prompt: str) -> list[str]:
             "```bash", f"gto serve {endpoint}", "```", "",
             "Then call it with google-genai, changing only the base URL:", "",
             "```python", "from google import genai", "",
-            # vertexai=False: GOOGLE_GENAI_USE_ENTERPRISE/VERTEXAI=true in the user's shell would send Vertex paths here.
+            # vertexai=False: GOOGLE_GENAI_USE_ENTERPRISE (or _VERTEXAI)=true in a shell would send Vertex paths here.
             f'client = genai.Client(vertexai=False, api_key="local", http_options={{"base_url": "{url}"}})',
             f"response = client.models.generate_content(model={json.dumps(endpoint)}, contents={json.dumps(prompt)}"
             f"{config})",
