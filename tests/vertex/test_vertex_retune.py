@@ -72,3 +72,13 @@ def test_adapter_sizes_the_new_model_lacks_are_mapped_down(fake: FakeVertex, bac
     assert "adapter size: 16 -> 8" in " ".join(out["carried_over"])
     assert fake.calls("POST", CREATE)[0][2]["supervisedTuningSpec"]["hyperParameters"]["adapterSize"] == \
         "ADAPTER_SIZE_EIGHT"
+
+
+def test_tuned_models_of_the_project_are_listed_with_their_base_status(fake: FakeVertex, backend: VertexBackend,
+                                                                      vctx: ToolContext) -> None:
+    _, made, _ = fake._create("us-central1", {"baseModel": "gemini-2.5-flash", "labels": {}})  # e.g. the console
+    fake.job(made["name"].rsplit("/", 1)[1]).phase = 9  # long finished
+    out = dispatch("list_models", {"tuned": True}, vctx).data
+    (row,) = out["tuned_models"]
+    assert row["base_model"] == "gemini-2.5-flash" and row["base_status"] == "retired"
+    assert row["successor"] == "gemini-3.5-flash-lite" and "retune_job" in row["note"] and out["warnings"] == []

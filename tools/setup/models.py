@@ -7,7 +7,7 @@ from pydantic import BaseModel, Field
 
 from tools.catalog import Lifecycle, catalog, today
 from tools.context import ToolContext
-from tools.errors import ToolInput
+from tools.errors import ToolError, ToolInput
 from tools.registry import tool
 
 
@@ -52,6 +52,7 @@ class ListModelsOutput(BaseModel):
     tuned_models: list[TunedModelRow] = Field(default_factory=list)
     catalog_as_of: str
     summary: str
+    warnings: list[str] = Field(default_factory=list)
 
 
 @tool
@@ -63,12 +64,14 @@ def list_models(args: ListModelsInput, ctx: ToolContext) -> ListModelsOutput:
     cat = catalog()
     day = today()
     if args.tuned:
+        warnings = _refresh_from_vertex(ctx)
         rows = [_tuned_row(job.job_id, job.display_name, job.backend, job.state.value, job.base_model, job.endpoint)
                 for job in ctx.workspace.list_jobs() if job.state.value == "SUCCEEDED"]
         at_risk = [r for r in rows if r.base_status not in ("current", "unknown")]
         summary = (f"{len(rows)} tuned model(s) in this workspace; {len(at_risk)} on a retiring or retired base "
                    "model." if rows else "No tuned model in this workspace yet.")
-        return ListModelsOutput(on=str(day), tuned_models=rows, catalog_as_of=cat.defaults.as_of, summary=summary)
+        return ListModelsOutput(on=str(day), tuned_models=rows, catalog_as_of=cat.defaults.as_of, summary=summary,
+                                warnings=warnings)
     rows = [_base_row(m.id) for m in cat.models]
     if not args.include_retired:
         rows = [r for r in rows if r.lifecycle.tunable]
@@ -76,6 +79,18 @@ def list_models(args: ListModelsInput, ctx: ToolContext) -> ListModelsOutput:
     summary = (f"Tunable on Vertex AI today ({day}): {', '.join(tunable) or 'none'}; default "
                f"{cat.default_tuning_model()}. Prices of -1 in the catalog are shown as unknown.")
     return ListModelsOutput(on=str(day), base_models=rows, catalog_as_of=cat.defaults.as_of, summary=summary)
+
+
+def _refresh_from_vertex(ctx: ToolContext) -> list[str]:
+    """Tuning jobs of the project (made here or elsewhere) join the workspace's list; optional, as list_jobs does."""
+    if ctx.backend_name() != "vertex":
+        return []
+    try:
+        for info in ctx.backend("vertex").list_jobs(100):
+            ctx.workspace.record_job(info)
+    except ToolError as exc:
+        return [f"Vertex AI jobs not listed, only this workspace's: {exc}"]
+    return []
 
 
 def _base_row(model_id: str) -> BaseModelRow:
