@@ -10,7 +10,7 @@ import json
 import re
 import tomllib
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -125,7 +125,7 @@ class ModelInfo(BaseModel):
             if retirement <= day:
                 return "retired"
             # MV: new tuning access ends a month before retirement; used when no blocked date is recorded.
-            if (blocked or date.fromordinal(retirement.toordinal() - 30)) <= day:
+            if (blocked or retirement - timedelta(days=30)) <= day:
                 return "blocked"
             if (retirement - day).days <= warn_days:
                 return "retiring"
@@ -221,7 +221,7 @@ class Catalog(BaseModel):
         message = {
             "current": "",
             "retiring": (f"{model.id} is guaranteed only until {retirement} ({days} days from {day}); check "
-                         f"{LIFECYCLE_PAGE}" if "or later" in model.retirement else
+                         f"{LIFECYCLE_PAGE}." if "or later" in model.retirement else
                          f"{model.id} retires on {model.retirement} ({days} days from {day}){instead}; tuned "
                          "models of it stop answering then too."),
             "blocked": f"{model.id} is blocked for new tuning since {model.blocked_for_new_tuning or 'a month before'} "
