@@ -18,7 +18,7 @@ from agent.runs import Outcome, attempt, finish, show
 from tools.registry import dispatch
 from tools.secrets import redact
 
-HELP = """Talk in plain words, e.g. "tune gemini-2.5-flash on data/train.jsonl". Commands:
+HELP = """Talk in plain words, e.g. "tune gemini-3.5-flash-lite on data/train.jsonl". Commands:
   /status        success criteria and the current job
   /jobs          every tuning job in this workspace
   /model [NAME]  show the brain, or switch to claude[:MODEL], gemini[:MODEL] or planner

@@ -58,7 +58,8 @@ def _exit(code: int) -> NoReturn:
 @commands.command()
 def validate(train: ExistingFile,
              validation: Annotated[Path | None, typer.Option(exists=True, dir_okay=False, help="Validation JSONL.")] = None,
-             base_model: Annotated[str, typer.Option(help="Base model whose limits apply.")] = "gemini-2.5-flash",
+             base_model: Annotated[str | None, typer.Option(help="Base model whose limits apply (default: the "
+                                                            "catalog's default tuning model).")] = None,
              as_json: JsonFlag = False) -> None:
     """Check a Gemini tuning dataset. Exit 0: tunable (warnings allowed); 1: it has errors; 2: usage error."""
     result = invoke("validate_dataset", {"path": str(train), "validation_path": validation and str(validation),
@@ -84,7 +85,7 @@ def split(path: ExistingFile, fraction: Annotated[float, typer.Option(help="Shar
 
 @commands.command()
 def estimate(training: Annotated[Path | None, typer.Option(exists=True, dir_okay=False)] = None,
-             base_model: str = "gemini-2.5-flash", tokens: int | None = None, epochs: int | None = None,
+             base_model: str | None = None, tokens: int | None = None, epochs: int | None = None,
              requests_per_month: int | None = None, as_json: JsonFlag = False) -> None:
     """Estimate training cost and the cost per inference request."""
     invoke("estimate_cost", {"base_model": base_model, "training_path": training and str(training),
@@ -94,7 +95,7 @@ def estimate(training: Annotated[Path | None, typer.Option(exists=True, dir_okay
 
 @commands.command()
 def recommend(training: Annotated[Path | None, typer.Option(exists=True, dir_okay=False)] = None,
-              base_model: str = "gemini-2.5-flash", examples: int | None = None, avg_tokens: float | None = None,
+              base_model: str | None = None, examples: int | None = None, avg_tokens: float | None = None,
               as_json: JsonFlag = False) -> None:
     """Recommend epochs, adapter size and learning-rate multiplier, each with its reason."""
     invoke("recommend_hyperparameters", {"base_model": base_model, "training_path": training and str(training),
@@ -109,6 +110,36 @@ def preflight(project: str | None = None, region: str | None = None, bucket: str
     result = invoke("check_environment", {"project": project, "region": region, "bucket": bucket,
                                           "backend": backend or "vertex"}, as_json)
     _exit(0 if result.data["ok"] else 1)
+
+
+@commands.command()
+def models(tuned: Annotated[bool, typer.Option("--tuned", help="The tuned models this workspace knows, with their "
+                                               "base model's status.")] = False,
+           as_json: JsonFlag = False) -> None:
+    """List base models with their lifecycle today (current, retiring, blocked, retired), limits and prices."""
+    if as_json:
+        invoke("list_models", {"tuned": tuned}, as_json=True)
+        return
+    result = dispatch("list_models", {"tuned": tuned}, tool_context())
+    if result.is_error:
+        Console(out=sys.stderr).error(result.content)
+        raise typer.Exit(1)
+    data, console = result.data, Console()
+    if tuned:
+        console.table(f"Tuned models ({data['on']})", ["job", "base model", "base status", "endpoint", "note"], [
+            [r["display_name"] or r["job_id"], r["base_model"], r["base_status"], r["endpoint"] or "", r["note"]]
+            for r in data["tuned_models"]])
+    else:
+        console.table(f"Base models on {data['on']} (catalog as of {data['catalog_as_of']}; --json for limits)",
+                      ["model", "status", "retires", "successor", "default", "tune $/1M", "in/out $/1M"], [
+            [r["id"], r["status"], r["lifecycle"]["retirement"].replace(" or later", "+"),
+             r["lifecycle"]["successor"] or "", ",".join(r["default_for"]), _usd(r["tuning_per_m"]),
+             f"{_usd(r['input_per_m'])}/{_usd(r['output_per_m'])}"] for r in data["base_models"]])
+    console.print(data["summary"])
+
+
+def _usd(value: float | None) -> str:
+    return "unknown" if value is None else f"{value:g}"
 
 
 @commands.command()
@@ -158,6 +189,14 @@ def cancel(job: str, yes: YesFlag = False, as_json: JsonFlag = False) -> None:
         console.error("Not cancelled (pass --yes to cancel without asking).")
         raise typer.Exit(1)
     invoke("cancel_job", {"job_id": job}, as_json)
+
+
+@commands.command()
+def retune(job: str, base_model: Annotated[str | None, typer.Option(help="New base model (default: the successor of "
+                                                                     "the job's base model).")] = None,
+           yes: YesFlag = False, as_json: JsonFlag = False) -> None:
+    """Tune a past job again on its base model's successor (or --base-model), same data and settings; asks first."""
+    invoke("retune_job", {"job_id": job, "base_model": base_model}, as_json, yes=yes)
 
 
 @commands.command()

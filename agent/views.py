@@ -51,6 +51,8 @@ def show_validation(console: Console, report: ValidationReport) -> None:
                 console.print(f"  {title} {kind} ×{group.count}", style=style)
                 for example in group.examples[:3]:
                     console.print(f"    {example.message}", style=style)
+    for warning in report.warnings:  # about the base model, e.g. its coming retirement
+        console.print(f"note: {warning}", style="yellow")
     if report.leakage_count:
         console.print(f"leakage: {report.leakage_count} validation examples also appear in training", style="yellow")
     console.print("✓ the data can be tuned on" if report.ok else "✗ the data has errors: fix them first "
@@ -61,10 +63,11 @@ def show_validation(console: Console, report: ValidationReport) -> None:
 
 def show_preflight(console: Console, report: PreflightReport) -> None:
     for check in report.checks:
-        mark, style = ("✓", "green") if check.ok else ("✗", "red")
+        unverified = check.status == "unverified"
+        mark, style = ("?", "yellow") if unverified else ("✓", "green") if check.ok else ("✗", "red")
         console.print(f"{mark} {check.name}: {check.detail}", style=style)
-        if not check.ok and check.fix:
-            console.print(f"    fix: {check.fix}")
+        if check.fix and (unverified or not check.ok):
+            console.print(f"    {'verify' if unverified else 'fix'}: {check.fix}")
     console.print("Ready to tune." if report.ok else "Not ready: fix the checks above.",
                   style="bold green" if report.ok else "bold red")
 

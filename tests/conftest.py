@@ -5,20 +5,25 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from datetime import date
 from pathlib import Path
 
 import pytest
 
+import tools.catalog
 from tools.context import ToolContext
 from tools.settings import Settings
 from tools.workspace import Workspace
 
 _SECRET_ENV = (
     "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "GOOGLE_API_KEY", "GEMINI_API_KEY", "GOOGLE_APPLICATION_CREDENTIALS",
-    "GOOGLE_CLOUD_PROJECT", "GOOGLE_CLOUD_LOCATION", "GOOGLE_GENAI_USE_VERTEXAI", "GTO_BUCKET", "GTO_BACKEND",
+    "GOOGLE_CLOUD_PROJECT", "GOOGLE_CLOUD_LOCATION", "GOOGLE_GENAI_USE_VERTEXAI", "GOOGLE_GENAI_USE_ENTERPRISE",
+    "GTO_BUCKET", "GTO_BACKEND",
     "GTO_MODEL", "STORAGE_EMULATOR_HOST", "CLOUDSDK_CORE_PROJECT",
 )
 _real_connect = socket.socket.connect
+# The day the catalog's lifecycle facts were read: tests judge retirements on it, whatever the real date is.
+CATALOG_DAY = date(2026, 12, 7)
 
 
 def _loopback_only(self: socket.socket, address: object) -> object:
@@ -43,7 +48,17 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
     monkeypatch.setattr(socket.socket, "connect", _loopback_only)
+    monkeypatch.setattr(tools.catalog, "clock", lambda: CATALOG_DAY)
     return home
+
+
+@pytest.fixture
+def before_2_5_retired(monkeypatch: pytest.MonkeyPatch) -> date:
+    """A day when Gemini 2.5 was still tunable: price arithmetic needs a published tuning price, and no Gemini 3 row
+    has one (catalog of 2026-12-07); the 2.x regional list is tested on it too."""
+    day = date(2026, 6, 1)
+    monkeypatch.setattr(tools.catalog, "clock", lambda: day)
+    return day
 
 
 @pytest.fixture

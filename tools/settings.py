@@ -30,6 +30,21 @@ class Settings(BaseModel):
         return cls(**env)
 
 
+# google-genai's switch to Vertex AI, renamed Gemini Enterprise Agent Platform: GOOGLE_GENAI_USE_ENTERPRISE since
+# google-genai 1.74.0 (2026-04-29, commit 693fd9a), the legacy GOOGLE_GENAI_USE_VERTEXAI before; the SDK lets
+# ENTERPRISE win a conflict, and so do we (python-genai _api_client.py, read 2026-12-07).
+VERTEX_MODE_VARS = ("GOOGLE_GENAI_USE_ENTERPRISE", "GOOGLE_GENAI_USE_VERTEXAI")
+
+
+def vertex_mode_requested() -> bool | None:
+    """True/False when the environment turns google-genai's Vertex AI (Enterprise) mode on/off; None when unset."""
+    for var in VERTEX_MODE_VARS:
+        value = os.environ.get(var, "").strip().lower()
+        if value:
+            return value in ("1", "true")
+    return None
+
+
 def google_credentials_configured() -> bool:
     """Cheap, offline test for application-default credentials (the real check is check_environment)."""
     if os.environ.get("GOOGLE_APPLICATION_CREDENTIALS"):

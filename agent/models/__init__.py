@@ -70,9 +70,20 @@ _KINDS = {
 
 def default_base_models() -> dict[str, str]:
     """The base model to tune when a request names none, per backend (the catalog decides; never a retired one)."""
-    from tools.catalog import LOCAL_BASE_MODEL
+    from tools.catalog import default_tuning_model
 
-    return {"local": LOCAL_BASE_MODEL, "vertex": "gemini-2.5-flash"}
+    return {backend: default_tuning_model(backend) for backend in ("local", "vertex")}
+
+
+def retired_notice(model_id: str) -> str | None:
+    """For a model that can no longer be tuned: the sentence saying so and the successor to propose; else None."""
+    from tools.catalog import catalog
+
+    if catalog().find(model_id) is None:
+        return None
+    life = catalog().lifecycle(model_id)
+    return None if life.tunable else (f"{life.message} Shall I use {life.successor}? Say \"use {life.successor}\"."
+                                      if life.successor else life.message)
 
 
 def default_model_name() -> tuple[str, str]:
@@ -83,10 +94,11 @@ def default_model_name() -> tuple[str, str]:
         return "claude", "ANTHROPIC_API_KEY is set"
     if os.environ.get("GEMINI_API_KEY") or os.environ.get("GOOGLE_API_KEY"):
         return "gemini", "a Gemini API key is set"
-    if os.environ.get("GOOGLE_GENAI_USE_VERTEXAI", "").lower() in ("1", "true") and os.environ.get(
-        "GOOGLE_CLOUD_PROJECT"
-    ):
-        return "gemini", "GOOGLE_GENAI_USE_VERTEXAI and GOOGLE_CLOUD_PROJECT are set"
+    from tools.settings import vertex_mode_requested
+
+    if vertex_mode_requested() and os.environ.get("GOOGLE_CLOUD_PROJECT"):
+        return "gemini", ("GOOGLE_GENAI_USE_ENTERPRISE (or GOOGLE_GENAI_USE_VERTEXAI) and GOOGLE_CLOUD_PROJECT are "
+                          "set: Gemini on Vertex AI (Gemini Enterprise Agent Platform)")
     return "planner", "no ANTHROPIC_API_KEY or Gemini credentials: using the offline planner"
 
 

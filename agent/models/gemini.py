@@ -12,9 +12,8 @@ from typing import Any
 
 from agent.models import Message, ModelError, ModelUnavailable, Turn, Usage
 from agent.models.pricing import call_cost
+from tools.catalog import catalog, default_brain_model
 from tools.registry import Tool
-
-DEFAULT_MODEL = "gemini-2.5-flash"
 
 
 class GeminiModel:
@@ -23,7 +22,7 @@ class GeminiModel:
         from google.genai import types
 
         self.types = types
-        self.model_id = model_id or os.environ.get("GTO_GEMINI_MODEL") or DEFAULT_MODEL
+        self.model_id = model_id or os.environ.get("GTO_GEMINI_MODEL") or default_brain_model()
         self.name = f"gemini:{self.model_id}"
         if client is None:
             retry = types.HttpOptions(retry_options=types.HttpRetryOptions(attempts=5))
@@ -32,13 +31,27 @@ class GeminiModel:
             if key:
                 client = genai.Client(api_key=key, http_options=retry)
             elif project:
-                client = genai.Client(vertexai=True, project=project,
-                                      location=os.environ.get("GOOGLE_CLOUD_LOCATION", "us-central1"),
+                client = genai.Client(enterprise=True, project=project, location=self._location(),
                                       http_options=retry)
             else:
                 raise ModelUnavailable("Gemini needs GEMINI_API_KEY, or GOOGLE_CLOUD_PROJECT with application-default "
                                        "credentials (or use --model planner).")
         self.client = client
+
+    def _location(self) -> str:
+        """GOOGLE_CLOUD_LOCATION where the model answers there; Gemini 3.x answers only from global, us or eu."""
+        asked = os.environ.get("GOOGLE_CLOUD_LOCATION") or "global"
+        model = catalog().find(self.model_id)
+        return model.serving_location(asked) if model else asked
+
+    def _thinking(self) -> Any:
+        """Quick agent turns: the catalog's brain thinking level where the model has it, else its lowest one."""
+        model = catalog().find(self.model_id)
+        if model is None or model.thinking != "level":
+            return None
+        wanted = catalog().defaults.brain_model_thinking_level
+        level = wanted if wanted in model.thinking_levels else model.thinking_min_level
+        return self.types.ThinkingConfig(thinking_level=level) if level else None
 
     def complete(self, system: str, messages: list[Message], tools: list[Tool],
                  on_text: Callable[[str], None] | None = None) -> Turn:
@@ -47,6 +60,7 @@ class GeminiModel:
             system_instruction=system,
             tools=[t.Tool(function_declarations=[t.FunctionDeclaration(**x.gemini_declaration()) for x in tools])],
             automatic_function_calling=t.AutomaticFunctionCallingConfig(disable=True),
+            thinking_config=self._thinking(),
         )
         from google.genai import errors
 

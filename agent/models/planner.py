@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from agent.goal import Goal, from_user
-from agent.models import Message, Turn, Usage, default_base_models
+from agent.models import Message, Turn, Usage, default_base_models, retired_notice
 from agent.planner_parts import answer_parts
 from agent.request import EXAMPLES, Request, read_conversation
 from tools.registry import Tool
@@ -109,6 +109,8 @@ class Plan:
             where = ", ".join(f"{k} {v}" for k, v in (("project", self.goal.project), ("region", self.goal.region),
                                                     ("bucket", self.goal.bucket)) if v)
             return self.stop(f"Using {where} from now on.")
+        if self.goal.base_model and (retired := retired_notice(self.goal.base_model)) is not None:
+            return self.stop(retired)  # before any upload or job: the successor is proposed instead
         if r is not None and not r.whole:
             return answer_parts(self, r)
         return self.workflow()

@@ -18,7 +18,10 @@ from agent.models.gemini import GeminiModel
 from agent.transcript import Transcript
 from tools.registry import REGISTRY, tool
 
-URL = "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:generateContent"
+from tools.catalog import default_brain_model
+
+# The brain defaults to the catalog's choice (gemini-3.8-flash as of 2026-12-07), never a retired model.
+URL = f"https://generativelanguage.googleapis.com/v1beta/models/{default_brain_model()}:generateContent"
 
 
 @pytest.fixture
@@ -53,6 +56,9 @@ def test_function_calling_round_trip(ctx, double_tool):
     assert (sent.get("parametersJsonSchema") or sent.get("parameters_json_schema")) == double_tool.input_schema
     assert first["systemInstruction"]["parts"][0]["text"].startswith("You are gemini-tuning-orchestrator")
     assert first["contents"] == [{"role": "user", "parts": [{"text": "double 21"}]}]
+    # Quick agent turns at the catalog's brain level: 3.8 Flash rejects MINIMAL, so LOW.
+    thinking = first["generationConfig"]["thinkingConfig"]
+    assert (thinking.get("thinkingLevel") or thinking.get("thinking_level")) == "LOW"  # either spelling, as above
 
     second = json.loads(route.calls[1].request.content)
     call_part = second["contents"][1]["parts"][0]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tools.catalog import catalog
+from tools.catalog import catalog, default_tuning_model
 from tools.training.cost import actual_cost, money, training_cost
 from tools.dataset.problems import ProblemLog
 from tools.dataset.scan import scan_file
@@ -67,9 +67,10 @@ def test_small_amounts_still_show():
     assert money(0.0047) == "$0.0047" and money(1234.5) == "$1,234.50" and money(0) == "$0.00"
 
 
-def test_estimate_cost_reads_the_dataset_and_the_recommended_epochs(write_jsonl, good_rows, call, ctx):
+def test_estimate_cost_reads_the_dataset_and_the_recommended_epochs(write_jsonl, good_rows, call, ctx,
+                                                                    before_2_5_retired):
     path = write_jsonl("train.jsonl", good_rows(150, system="Be brief."))
-    result = call("estimate_cost", training_path=path, requests_per_month=10_000)
+    result = call("estimate_cost", training_path=path, requests_per_month=10_000, base_model=FLASH)
     assert not result.is_error, result.content
     estimate = result.output
     scan = scan_file(path, "train", EstimateCounter(), 131072, ProblemLog(None, "train"))
@@ -106,16 +107,19 @@ def test_estimate_cost_revalidates_a_changed_file(write_jsonl, good_rows, call):
 def test_estimate_cost_inference_only_and_bad_calls(call):
     only = call("estimate_cost", avg_input_tokens=1000, avg_output_tokens=200).output
     assert only.training_cost_usd is None
-    assert only.per_request_usd == pytest.approx((1000 * price(FLASH, "input_per_m")
-                                                  + 200 * price(FLASH, "output_per_m")) / 1e6)
+    default = default_tuning_model()  # no base_model: the catalog's default is priced
+    assert only.base_model == default
+    assert only.per_request_usd == pytest.approx((1000 * price(default, "input_per_m")
+                                                  + 200 * price(default, "output_per_m")) / 1e6)
     nothing = call("estimate_cost")
     assert nothing.is_error and "training_path" in nothing.content
     assert call("estimate_cost", base_model="gpt-4", training_tokens=10).is_error
     assert call("estimate_cost", training_tokens=-5).is_error
 
 
-def test_unknown_inference_price_is_said(call):
-    unknown = next(m.id for m in catalog().models if m.input_per_m < 0)
+def test_unknown_inference_price_is_said(call, monkeypatch):
+    unknown = "gemini-3.5-flash"
+    monkeypatch.setattr(catalog().get(unknown), "input_per_m", -1.0)  # every row has a price today; one may not
     estimate = call("estimate_cost", base_model=unknown, training_tokens=1000, epochs=1,
                     avg_input_tokens=10, avg_output_tokens=10).output
     assert estimate.per_request_usd is None and estimate.training_cost_usd is None

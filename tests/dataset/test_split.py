@@ -33,7 +33,7 @@ def test_split_output_validates(write_jsonl, good_rows, call, tmp_path) -> None:
     source = write_jsonl("data.jsonl", good_rows(40))
     split = call("split_dataset", path=source).data
     checked = call("validate_dataset", path=split["train_path"], validation_path=split["validation_path"],
-                   base_model="gemini-2.5-flash")
+                   base_model="gemini-3.5-flash-lite")
     assert checked.data["ok"] is True, checked.content
     assert split["validation_examples"] == 4
 

@@ -142,7 +142,7 @@ def test_over_the_token_limit_is_an_error_for_that_model(write_jsonl, good_rows,
     assert small.train.errors_by_kind["tokens_over_limit"].examples[0].line == 101
     assert small.train.tokens.over_limit == 1
     assert small.ok is False
-    big = call("validate_dataset", path=path, base_model="gemini-2.5-flash").output
+    big = call("validate_dataset", path=path, base_model="gemini-3.5-flash-lite").output
     assert big.ok is True and big.max_tokens_per_example == 131072
 
 
@@ -165,4 +165,4 @@ def test_problems_per_kind_keep_a_few_examples_and_the_report_keeps_all(write_js
 
 def test_unknown_base_model_is_a_tool_error(write_jsonl, good_rows, call):
     result = call("validate_dataset", path=write_jsonl("t.jsonl", good_rows(3)), base_model="gpt-4")
-    assert result.is_error and "gemini-2.5-flash" in result.content
+    assert result.is_error and "gemini-3.5-flash-lite" in result.content  # the models tunable today are named

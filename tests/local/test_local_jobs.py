@@ -226,3 +226,27 @@ def test_tokenizer_json_path_is_none_without_a_cache(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("GTO_CACHE", str(tmp_path / "empty-cache"))
     assert tokenizer_json_path() is None
     assert not (tmp_path / "empty-cache").exists()  # looking never creates anything
+
+
+def test_retune_rehearses_on_this_machine(ctx: ToolContext, tiny_model: Path, tmp_path: Path) -> None:
+    """retune_job on the local backend: the old job's data and settings, a real background job, no question asked."""
+    from datetime import UTC, datetime
+
+    from tools.backends.base import JobInfo
+    from tools.registry import dispatch
+
+    train = write_jsonl(tmp_path / "train.jsonl", tiny_rows(16))
+    ctx.workspace.record_job(JobInfo(job_id="local-old", backend="local", state=JobState.SUCCEEDED,
+                                     base_model=str(tiny_model), created_at=datetime.now(UTC),
+                                     training_dataset_uri=str(train), epochs=1, adapter_size=4))
+    asked: list[str] = []
+    ctx.approve = lambda tool, question: asked.append(question) or True
+    result = dispatch("retune_job", {"job_id": "local-old"}, ctx)
+    assert not result.is_error, result.content
+    out = result.data
+    assert asked == [] and out["base_model"] == str(tiny_model) and "may still be tuned" in out["why_this_model"]
+    assert out["estimated_cost"]["summary"].startswith("$0.00")
+    backend = ctx.backend("local")
+    info = wait_for(backend, out["job"]["job_id"], lambda i: i.state.ended, timeout=120)
+    assert info.state == JobState.SUCCEEDED, info.error
+    assert (info.epochs, info.adapter_size) == (1, 4)

@@ -46,9 +46,9 @@ async def test_validate_dataset_returns_structured_output(server, tmp_path, mode
     async with Client(server, mode=mode) as client:
         # The SDK client checks structuredContent against the listed output schema on every success.
         ok = await client.call_tool("validate_dataset", {"path": str(good), "validation_path": None,
-                                                         "base_model": "gemini-2.5-flash"})
+                                                         "base_model": "gemini-3.5-flash-lite"})
         broken = await client.call_tool("validate_dataset", {"path": str(bad), "validation_path": None,
-                                                             "base_model": "gemini-2.5-flash"})
+                                                             "base_model": "gemini-3.5-flash-lite"})
     assert not ok.is_error and ok.structured_content["ok"] is True
     assert ok.structured_content["train"]["examples"] == 3
     assert ok.content[0].text
@@ -59,7 +59,7 @@ async def test_validate_dataset_returns_structured_output(server, tmp_path, mode
     assert [ex["line"] for kind in problems for ex in kind["examples"]] == [2]
 
 
-async def test_estimate_cost_matches_the_price_table(server) -> None:
+async def test_estimate_cost_matches_the_price_table(server, before_2_5_retired) -> None:
     async with Client(server) as client:
         result = await client.call_tool("estimate_cost", {"base_model": "gemini-2.5-flash",
                                                           "training_tokens": 100_000, "epochs": 3})

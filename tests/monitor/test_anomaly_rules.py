@@ -156,8 +156,37 @@ def test_overfitting_names_the_epoch_and_the_checkpoint(noise):
     assert "Use checkpoint 3 (epoch 3)" in found[0].recommended_action
     assert "fewer epochs (3)" in found[0].recommended_action
     health = assess_health(series, found, final=True)
-    assert health.convergence_ok is True and health.generalization_ok is True  # checkpoint 3 still generalizes
+    # Checkpoint 3 may be good, but a run whose eval loss rose 36% above its best did not generalize: no tick.
+    assert health.convergence_ok is True and health.generalization_ok is False
     assert "overfitting from epoch 3" in health.summary
+    assert "overfit after epoch 3; checkpoint 3 chosen" in health.summary
+
+
+def test_a_small_late_rise_without_the_anomaly_is_still_judged_on_the_numbers():
+    series = {TRAIN_LOSS: points(decay(300), SPE), EVAL_LOSS: points([1.0, 0.6, 0.7], SPE, start=100, every=100)}
+    health = assess_health(series, [], final=True)
+    assert health.generalization_ok is False and "overfit after epoch 2; choose the checkpoint of epoch 2" in \
+        health.summary
+    steady = assess_health({**series, EVAL_LOSS: points([1.0, 0.6, 0.62], SPE, start=100, every=100)}, [], final=True)
+    assert steady.generalization_ok is True
+
+
+def test_an_ended_job_without_metrics_says_so_with_the_console_link():
+    from datetime import UTC, datetime
+
+    from tools.backends.base import JobInfo, JobState
+    from tools.monitoring.experiments import missing_metrics
+
+    job = JobInfo(job_id="projects/p/locations/us-central1/tuningJobs/42", backend="vertex", state=JobState.SUCCEEDED,
+                  base_model="gemini-3.5-flash-lite", created_at=datetime.now(UTC),
+                  experiment="projects/p/locations/us-central1/metadataStores/default/contexts/tuning-experiment-42")
+    health = assess_health({}, [], final=True, missing=missing_metrics(job, {}))
+    assert health.summary.startswith("No metrics: the job SUCCEEDED but its experiment projects/p/")
+    assert "too early" not in health.summary
+    assert ("https://console.cloud.google.com/vertex-ai/experiments/locations/us-central1/experiments/"
+            "tuning-experiment-42/runs?project=p") in health.summary
+    running = job.model_copy(update={"state": JobState.RUNNING})
+    assert missing_metrics(running, {}) is None
 
 
 def test_eval_rising_with_train_rising_is_not_overfitting():

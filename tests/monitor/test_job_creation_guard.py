@@ -21,6 +21,11 @@ from tools.training.jobs import CreateTuningJobInput
 from tools.errors import ToolError
 from tools.registry import dispatch
 
+@pytest.fixture(autouse=True)
+def _gemini_2_5_tunable(before_2_5_retired):
+    """These tests price jobs and walk the 2.x region list: both need 2.5 Flash tunable (see before_2_5_retired)."""
+
+
 LOCAL_ARGS = {"training_dataset_uri": "local://train.jsonl", "base_model": "gemma-3-270m", "backend": "local"}
 VERTEX_ARGS = {"training_dataset_uri": "gs://bkt/train.jsonl", "base_model": "gemini-2.5-flash", "epochs": 3,
                "backend": "vertex"}

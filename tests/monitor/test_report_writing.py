@@ -199,7 +199,7 @@ def test_vertex_examples_use_the_endpoint_and_thinking_off(ctx, tmp_path):
     text = open(out["path"]).read()
     python = code_block(text, "python", "## Endpoint and code examples")
     compile(python, "example.py", "exec")
-    assert 'genai.Client(vertexai=True, project="123", location="europe-west4")' in python
+    assert 'genai.Client(enterprise=True, project="123", location="europe-west4")' in python
     assert f'model="{endpoint}"' in python and "ThinkingConfig(thinking_budget=0)" in python
     assert f"https://europe-west4-aiplatform.googleapis.com/v1/{endpoint}:generateContent" in text
     assert '"thinkingConfig": {"thinkingBudget": 0}' in text
@@ -320,7 +320,7 @@ def test_gemini_3_examples_call_the_multi_region_that_serves_them(ctx, tmp_path,
     out = dispatch("write_report", {"job_ids": [job_id], "output_dir": str(tmp_path / "r")}, ctx).data
     text = open(out["path"]).read()
     python = code_block(text, "python", "## Endpoint and code examples")
-    assert f'genai.Client(vertexai=True, project="123", location="{serving}")' in python
+    assert f'genai.Client(enterprise=True, project="123", location="{serving}")' in python
     assert 'ThinkingConfig(thinking_level="MINIMAL")' in python
     assert f"https://aiplatform.{serving}.rep.googleapis.com/v1/{endpoint}:generateContent" in text
 

@@ -34,6 +34,6 @@ def test_a_local_model_folder_gets_the_local_advice_not_geminis(ctx, tmp_path):
     assert advice["epochs"]["value"] == 3 and advice["learning_rate_multiplier"]["value"] == 1.0
     assert advice["adapter_size"]["value"] == 8 and "LoRA rank" in advice["adapter_size"]["reason"]
     assert any(note.startswith("Local backend") for note in advice["notes"])
-    gemini = dispatch("recommend_hyperparameters", {"base_model": "gemini-2.5-flash", "example_count": 200,
+    gemini = dispatch("recommend_hyperparameters", {"base_model": "gemini-3.5-flash-lite", "example_count": 200,
                                                     "avg_tokens": 60}, ctx).data
     assert gemini["epochs"]["value"] == 20  # the Gemini guide's value stays for Gemini

@@ -94,3 +94,24 @@ def test_secrets_never_reach_the_message() -> None:
 ])
 def test_what_is_retried(exc: Exception, transient: bool) -> None:
     assert is_transient(exc) is transient
+
+
+PUBLISHER_404 = ("Publisher Model `projects/my-proj/locations/us-central1/publishers/google/models/{model}` was not "
+                 "found or your project does not have access to it. Please ensure you are using a valid model "
+                 "version. For more information, see: "
+                 "https://cloud.google.com/vertex-ai/generative-ai/docs/learn/model-versions")
+
+
+def test_publisher_model_not_found_for_a_retired_model_names_its_successor() -> None:
+    # The REST body Vertex sends (googlecodelabs/feedback#1881, genkit-ai/genkit#4688; research notes 2026-12-07).
+    err = guidance(genai_error(404, "NOT_FOUND", PUBLISHER_404.format(model="gemini-2.5-flash")), HERE)
+    assert "was retired on 2026-10-20" in err.message
+    assert "Use gemini-3.5-flash-lite instead (base_model='gemini-3.5-flash-lite')" in (err.hint or "")
+
+
+def test_publisher_model_not_found_for_a_live_model_points_to_its_locations() -> None:
+    err = guidance(genai_error(404, "NOT_FOUND", PUBLISHER_404.format(model="gemini-3.8-flash")), HERE)
+    assert "not retired" in (err.hint or "") and "export GOOGLE_CLOUD_LOCATION=us" in (err.hint or "")
+    older = guidance(genai_error(404, "NOT_FOUND", "Publisher Model `projects/1/locations/global/publishers/google/"
+                                                   "models/gemini-2.0-flash-001` not found."), HERE)
+    assert "gemini-3.5-flash-lite" in (older.hint or "")

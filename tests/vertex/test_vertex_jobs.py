@@ -27,7 +27,7 @@ def upload(ctx: ToolContext, path: Path, **stats: Any) -> str:
 
 
 def job_args(train: str, val: str | None = None, **extra: Any) -> dict[str, Any]:
-    args = {"training_dataset_uri": train, "base_model": "gemini-2.5-flash", "epochs": 3, "adapter_size": 4,
+    args = {"training_dataset_uri": train, "base_model": "gemini-3.5-flash-lite", "epochs": 3, "adapter_size": 4,
             "labels": {"team": "search"}, **extra}
     if val:
         args["validation_dataset_uri"] = val
@@ -92,7 +92,7 @@ def test_lifecycle_pending_running_succeeded_with_metrics_checkpoints_and_endpoi
     assert answer.text == "10002:Extract: Bo, 7" and answer.output_tokens == 3
     call = fake.calls("POST", "generateContent")[-1]
     assert call[1].endswith("endpoints/10002:generateContent")  # the endpoint, never the model name
-    assert call[2]["generationConfig"]["thinkingConfig"] == {"thinking_budget": 0}
+    assert call[2]["generationConfig"]["thinkingConfig"] == {"thinking_level": "MINIMAL"}  # the catalog's lowest
 
 
 def test_same_call_again_reuses_the_job_without_asking(
@@ -254,7 +254,7 @@ def test_metrics_of_a_second_job_with_the_same_request_label_are_read_and_cached
         fake: FakeVertex, backend: VertexBackend, vctx: ToolContext, uris: tuple[str, str]) -> None:
     mine = dispatch("create_tuning_job", job_args(uris[0]), vctx).data["job"]
     status, other, _ = fake._create("us-central1", {  # the same idempotency label, e.g. made from another workspace
-        "baseModel": "gemini-2.5-flash", "labels": {"gto_request_id": mine["client_request_id"]},
+        "baseModel": "gemini-3.5-flash-lite", "labels": {"gto_request_id": mine["client_request_id"]},
         "supervisedTuningSpec": {"trainingDatasetUri": uris[0]}})
     fake.job(other["name"].rsplit("/", 1)[1]).phase = 1  # running: it has an experiment with points
     curves = backend.get_metrics(other["name"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -10,6 +11,7 @@ import pytest
 from conftest import Approvals
 from vertex_fakes import FakeVertex
 
+import tools.catalog
 from tools.backends.vertex import VertexBackend
 from tools.context import ToolContext
 from tools.training.jobs import CreateTuningJobInput, check_limits
@@ -27,7 +29,8 @@ def refused(ctx: ToolContext, fake: FakeVertex, approvals: Approvals, **args: An
 
 
 def test_adapter_size_the_model_does_not_take(fake: FakeVertex, backend: VertexBackend, vctx: ToolContext,
-                                              approvals: Approvals) -> None:
+                                              approvals: Approvals, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tools.catalog, "clock", lambda: date(2026, 6, 1))  # 2.5 Pro, the one with [1..8], was live
     message = refused(vctx, fake, approvals, base_model="gemini-2.5-pro", adapter_size=16)
     assert "gemini-2.5-pro accepts adapter sizes [1, 2, 4, 8], not 16" in message
 
@@ -36,7 +39,31 @@ def test_gemini_3_outside_its_tuning_regions(fake: FakeVertex, backend: VertexBa
                                              approvals: Approvals) -> None:
     vctx.settings.region = "us-east1"
     message = refused(vctx, fake, approvals, base_model="gemini-3.5-flash")
-    assert "cannot be tuned in us-east1" in message and "export GOOGLE_CLOUD_LOCATION=us-central1" in message
+    assert "cannot be tuned in us-east1" in message and "export GOOGLE_CLOUD_LOCATION=us" in message
+
+
+@pytest.mark.parametrize("model, successor", [("gemini-2.5-flash", "gemini-3.5-flash-lite"),
+                                              ("gemini-2.5-pro", "gemini-3.8-flash")])
+def test_a_retired_model_is_refused_before_anything_with_its_successor(
+        fake: FakeVertex, backend: VertexBackend, vctx: ToolContext, approvals: Approvals, model: str,
+        successor: str) -> None:
+    message = refused(vctx, fake, approvals, base_model=model)
+    assert f"{model} was retired on 2026-10-20" in message and f"base_model='{successor}'" in message
+
+
+def test_a_model_blocked_for_new_tuning_is_refused(fake: FakeVertex, backend: VertexBackend, vctx: ToolContext,
+                                                   approvals: Approvals, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tools.catalog, "clock", lambda: date(2026, 10, 1))
+    message = refused(vctx, fake, approvals, base_model="gemini-2.5-flash")
+    assert "blocked for new tuning since 2026-09-20 and retires on 2026-10-20" in message
+
+
+def test_near_retirement_the_job_starts_with_a_warning(fake: FakeVertex, backend: VertexBackend, vctx: ToolContext,
+                                                       approvals: Approvals, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tools.catalog, "clock", lambda: date(2026, 9, 1))
+    result = dispatch("create_tuning_job", {"training_dataset_uri": TRAIN, "base_model": "gemini-2.5-flash"}, vctx)
+    assert not result.is_error, result.content
+    assert any("retires on 2026-10-20" in w for w in result.data["warnings"])
 
 
 def test_too_many_validation_rows_names_the_file(fake: FakeVertex, backend: VertexBackend, vctx: ToolContext,
@@ -64,7 +91,7 @@ def test_bad_label_and_bad_epochs(fake: FakeVertex, backend: VertexBackend, vctx
 def test_model_and_backend_must_match(fake: FakeVertex, backend: VertexBackend, vctx: ToolContext,
                                       approvals: Approvals) -> None:
     assert "tuned on this machine" in refused(vctx, fake, approvals, base_model="gemma-3-270m")
-    args = CreateTuningJobInput(training_dataset_uri="/tmp/train.jsonl", base_model="gemini-2.5-flash")
+    args = CreateTuningJobInput(training_dataset_uri="/tmp/train.jsonl", base_model="gemini-3.5-flash-lite")
     with pytest.raises(ToolError, match="base_model='gemma-3-270m'"):
         check_limits(args, SimpleNamespace(name="local"), vctx)
 
@@ -75,3 +102,16 @@ def test_evaluation_only_where_the_service_offers_it(fake: FakeVertex, backend: 
     message = refused(vctx, fake, approvals, evaluation_metrics=["bleu"],
                       evaluation_output_uri="gs://gto-test-data/eval/")
     assert "only in us-central1" in message
+
+
+@pytest.mark.parametrize("model, level, budget", [
+    ("gemini-3.8-flash", "LOW", None),  # rejects MINIMAL with a 400 (catalog: thinking_min_level)
+    ("gemini-3.5-flash-lite", "MINIMAL", None), ("gemini-2.5-pro", None, 128), ("gemini-2.5-flash", None, 0)])
+def test_tuned_endpoints_think_as_little_as_each_model_allows(model: str, level: str | None,
+                                                             budget: int | None) -> None:
+    from tools.backends.vertex.inference import thinking_config
+    from tools.catalog import catalog
+
+    config = thinking_config(catalog().get(model))
+    assert (getattr(config.thinking_level, "value", config.thinking_level), config.thinking_budget) == (level, budget)
+    assert thinking_config(catalog().get("gemini-2.0-flash-001")) is None

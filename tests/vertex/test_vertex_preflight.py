@@ -29,17 +29,28 @@ class GoogleApis:
         self.states = {"aiplatform.googleapis.com": "ENABLED", "storage.googleapis.com": "ENABLED"}
         self.withheld: set[str] = set()
         self.number = EMULATOR_PROJECT_NUMBER
+        self.refused: dict | None = None  # an error body: Service Usage and project reads answer 403 with it
+        self.refuse_permission_test = False  # testIamPermissions too (Resource Manager API disabled)
         mock.get(url__regex=rf"{USAGE}/(?P<service>[a-z.]+)$").mock(side_effect=self._service)
         mock.post(f"{MANAGER}:testIamPermissions").mock(side_effect=self._test_permissions)
-        mock.get(MANAGER).mock(side_effect=lambda request: httpx.Response(200, json={
-            "name": f"projects/{self.number}", "projectId": PROJECT, "state": "ACTIVE", "displayName": "My project"}))
+        mock.get(MANAGER).mock(side_effect=self._project)
+
+    def _project(self, request: httpx.Request) -> httpx.Response:
+        if self.refused:
+            return httpx.Response(403, json=self.refused)
+        return httpx.Response(200, json={"name": f"projects/{self.number}", "projectId": PROJECT, "state": "ACTIVE",
+                                         "displayName": "My project"})
 
     def _service(self, request: httpx.Request, service: str) -> httpx.Response:
+        if self.refused:
+            return httpx.Response(403, json=self.refused)
         return httpx.Response(200, json={"name": f"projects/{self.number}/services/{service}",
                                          "config": {"name": service}, "state": self.states[service],
                                          "parent": f"projects/{self.number}"})
 
     def _test_permissions(self, request: httpx.Request) -> httpx.Response:
+        if self.refused and self.refuse_permission_test:
+            return httpx.Response(403, json=self.refused)
         asked = json.loads(request.content)["permissions"]
         return httpx.Response(200, json={"permissions": [p for p in asked if p not in self.withheld]})
 
@@ -97,11 +108,33 @@ def test_missing_bucket_and_unknown_region(backend: VertexBackend, vctx: ToolCon
     assert not found["region"]["ok"] and found["region"]["fix"] == "export GOOGLE_CLOUD_LOCATION=us-central1"
 
 
-def test_gemini_3_narrows_the_region(backend: VertexBackend, vctx: ToolContext, apis: GoogleApis,
-                                     gcs: str) -> None:
+def test_region_lists_only_models_tunable_today(backend: VertexBackend, vctx: ToolContext, apis: GoogleApis,
+                                               gcs: str) -> None:
     region = checks(dispatch("check_environment", {"region": "asia-east1", "project": PROJECT}, vctx))["region"]
-    assert region["ok"] and "gemini-2.5-flash" in region["detail"]
-    assert "gemini-3.5-flash (us-central1, europe-west4)" in region["detail"]
+    assert not region["ok"] and "gemini-2.5-flash" not in region["detail"]  # retired: no reason to tune there
+    assert "gemini-3.5-flash-lite (us, eu, us-central1, europe-west4)" in region["detail"]
+    legacy = checks(dispatch("check_environment", {"region": "us-central1", "project": PROJECT}, vctx))["region"]
+    assert legacy["ok"] and "GOOGLE_CLOUD_LOCATION=us" in legacy["detail"]
+
+
+def test_checks_that_cannot_be_performed_are_unverified_not_failed(
+        backend: VertexBackend, vctx: ToolContext, apis: GoogleApis, gcs: str) -> None:
+    apis.refused = {"error": {"code": 403, "status": "PERMISSION_DENIED",
+                              "message": "Permission denied on resource project my-proj (or it may not exist)."}}
+    apis.number = "555"  # the bucket's project differs, so the project number is needed
+    result = dispatch("check_environment", {"bucket": BUCKET}, vctx)
+    found = checks(result)
+    assert result.data["ok"], "a check that could not be made must not block"
+    for name in ("vertex_ai_api", "service_agent_access"):
+        assert found[name]["status"] == "unverified" and found[name]["ok"], name
+    assert "gcloud services list --enabled" in found["vertex_ai_api"]["fix"]
+    assert "gcloud projects describe my-proj --format='value(projectNumber)'" in found["service_agent_access"]["fix"]
+    assert found["permissions"]["status"] == "passed"
+    apis.refuse_permission_test = True
+    again = dispatch("check_environment", {"bucket": BUCKET}, vctx)
+    permissions = checks(again)["permissions"]
+    assert again.data["ok"] and permissions["status"] == "unverified" and "get-iam-policy my-proj" in \
+        permissions["fix"]
 
 
 def test_api_key_client_is_refused_for_tuning(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -110,7 +143,7 @@ def test_api_key_client_is_refused_for_tuning(workspace: Workspace, monkeypatch:
     report = dispatch("check_environment", {}, ctx)
     assert not report.data["ok"]
     mode = checks(report)["vertex_mode"]
-    assert "gcs_uri is not supported" in mode["detail"] and "GOOGLE_GENAI_USE_VERTEXAI=true" in mode["fix"]
+    assert "gcs_uri is not supported" in mode["detail"] and "GOOGLE_GENAI_USE_ENTERPRISE=true" in mode["fix"]
     created = dispatch("create_tuning_job", {"training_dataset_uri": "gs://b/train.jsonl"}, ctx)
     assert created.is_error and "Developer API" in created.content
     assert "AIzaSyD-not-a-real-key" not in report.content + created.content

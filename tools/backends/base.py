@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 # Metric names as Vertex AI reports them; the local trainer uses the same names with the same meaning.
 TRAIN_LOSS = "/train_total_loss"
@@ -128,9 +128,20 @@ class GenerateResult(BaseModel):
 
 class PreflightCheck(BaseModel):
     name: str
-    ok: bool
+    ok: bool = Field(description="false only for a definite failure, which blocks; an unverified check is ok")
     detail: str
-    fix: str | None = Field(None, description="the exact command that fixes a failed check")
+    fix: str | None = Field(None, description="the exact command that fixes a failed check, or verifies an "
+                            "unverified one")
+    status: Literal["passed", "failed", "unverified"] | None = Field(
+        None, description="unverified: the check could not be performed (e.g. 403 on an optional API)")
+
+    @model_validator(mode="after")
+    def _status_follows_ok(self) -> PreflightCheck:
+        if self.status is None:
+            self.status = "passed" if self.ok else "failed"
+        elif self.status == "unverified":
+            self.ok = True  # only a definite failure blocks
+        return self
 
 
 class PreflightReport(BaseModel):

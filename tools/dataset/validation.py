@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from tools.catalog import catalog
+from tools.catalog import catalog, default_tuning_model
 from tools.context import ToolContext
 from tools.dataset.problems import ERROR, WARNING, ProblemLog
 from tools.dataset.paths import local_file
@@ -71,12 +71,14 @@ class ValidationReport(BaseModel):
     report_path: str = Field(description="every problem, one JSON object a line")
     tokens_estimated: bool
     summary: str
+    warnings: list[str] = Field(default_factory=list, description="about the base model, e.g. its retirement")
 
 
 class ValidateDatasetInput(ToolInput):
     path: str = Field(description="Local path of the training JSONL file (validate before uploading)")
     validation_path: str | None = Field(None, description="Local path of the validation JSONL file, if any")
-    base_model: str = Field("gemini-2.5-flash", description="Base model to tune: sets the token limit per example")
+    base_model: str = Field(default_factory=default_tuning_model, description="Base model to tune: sets the token "
+                            f"limit per example (default {default_tuning_model()})")
 
 
 @tool
@@ -84,7 +86,10 @@ def validate_dataset(args: ValidateDatasetInput, ctx: ToolContext) -> Validation
     """Check a Gemini tuning dataset (JSONL, optionally with a validation file) against every Vertex AI rule locally:
     JSON per line, roles, turn order, parts, systemInstruction, token limits, duplicates, file size, validation
     size and leakage. Problems are grouped by kind with line numbers; the full list is written to report_path."""
-    return validate(args.path, args.validation_path, args.base_model, ctx)
+    catalog().tunable(args.base_model)  # a retired model is refused before any work, its successor named
+    report = validate(args.path, args.validation_path, args.base_model, ctx)
+    warning = catalog().warning(args.base_model)
+    return report.model_copy(update={"warnings": [warning]}) if warning else report
 
 
 def validate(path: str, validation_path: str | None, base_model: str, ctx: ToolContext,
@@ -128,8 +133,9 @@ def validate(path: str, validation_path: str | None, base_model: str, ctx: ToolC
     )
 
 
-def dataset_stats(path: str, ctx: ToolContext, base_model: str = "gemini-2.5-flash") -> dict[str, Any]:
+def dataset_stats(path: str, ctx: ToolContext, base_model: str | None = None) -> dict[str, Any]:
     """What is known of a dataset: stats recorded by an earlier validation while the file is unchanged, else fresh."""
+    base_model = base_model or default_tuning_model()
     if path.startswith("gs://"):
         stats = ctx.workspace.dataset(path)
         if not stats or "examples" not in stats:

@@ -288,7 +288,7 @@ def test_endpoint(args: TestEndpointInput, ctx: ToolContext) -> TestEndpointOutp
         with serve(target) as base_url:
             from google import genai
 
-            # vertexai=False: GOOGLE_GENAI_USE_VERTEXAI in the environment would otherwise send Vertex paths here.
+            # vertexai=False: GOOGLE_GENAI_USE_ENTERPRISE or _VERTEXAI in the environment would send Vertex paths here.
             client = genai.Client(vertexai=False, api_key="local", http_options={"base_url": base_url})
             config = {"max_output_tokens": 128, **({"system_instruction": system} if system else {})}
             samples = [_timed(p, lambda p=p: client.models.generate_content(

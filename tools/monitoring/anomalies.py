@@ -308,8 +308,11 @@ def best_checkpoint_near(checkpoints: Sequence[Checkpoint], step: int) -> Checkp
 
 
 def assess_health(series: dict[str, list[MetricPoint]], anomalies: Sequence[Anomaly], *,
-                  final: bool = False, steps_per_epoch: float | None = None) -> Health:
-    """Whether training converges and generalizes so far, in one sentence of real numbers."""
+                  final: bool = False, steps_per_epoch: float | None = None, missing: str | None = None) -> Health:
+    """Whether training converges and generalizes so far, in one sentence of real numbers. `missing` says why an
+    ended job has no metrics at all (tools.monitoring.experiments.missing_metrics)."""
+    if missing and not any(series.values()):
+        return Health(convergence_ok=None, generalization_ok=None, summary=f"No metrics: {missing}.")
     kinds = {a.kind: a for a in anomalies if a.severity != "info"}
     train = finite(series.get(TRAIN_LOSS, []))
     evals = finite(series.get(EVAL_LOSS, []))
@@ -336,6 +339,10 @@ def assess_health(series: dict[str, list[MetricPoint]], anomalies: Sequence[Anom
                          + f", last {evals[-1].value:.3g}")
             if not generalization:
                 parts.append("eval loss never improved on its first value")
+            elif "overfitting" in kinds or (evals[-1].value - best.value) / max(best.value, 1e-9) >= OVERFIT_RISE:
+                # The best checkpoint may still be good, but the run as a whole did not generalize: not a tick.
+                generalization = False
+                parts.append(_overfit_note(kinds.get("overfitting"), best, at))
         elif evals and len(train) >= 5:
             # One evaluation (a one-epoch run): judge the gap to the training loss at the end instead of a trend.
             level = edge_level([p.value for p in train], False)
@@ -348,6 +355,14 @@ def assess_health(series: dict[str, list[MetricPoint]], anomalies: Sequence[Anom
     summary = head[0].upper() + head[1:] + (f" ({'; '.join(dict.fromkeys(notes))})" if notes else "")
     return Health(convergence_ok=convergence, generalization_ok=generalization,
                   summary=summary + (": " + "; ".join(parts) if parts else ": no metrics yet") + ".")
+
+
+def _overfit_note(anomaly: Anomaly | None, best: MetricPoint, at: float | None) -> str:
+    """"overfit after epoch N; checkpoint K chosen": where eval loss was best, and the checkpoint taken from there."""
+    where = f"epoch {at:g}" if at is not None else f"step {best.step}"
+    ckpt = anomaly.checkpoint_id if anomaly and anomaly.checkpoint_id else None
+    return f"overfit after {where}; " + (f"checkpoint {ckpt} chosen" if ckpt else
+                                           f"choose the checkpoint of {where} (choose_checkpoint)")
 
 
 def latest_values(series: dict[str, list[MetricPoint]]) -> dict[str, float]:

@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from tools.monitoring.anomalies import Anomaly, Health, anomaly_key, assess_health, detect_anomalies, latest_values
+from tools.monitoring.experiments import missing_metrics
 from tools.backends.base import EVAL_LOSS, TRAIN_LOSS, JobInfo, JobState, MetricPoint, TuningBackend
 from tools.context import ToolContext
 
@@ -114,7 +115,8 @@ def follow(ctx: ToolContext, job_id: str, *, timeout_s: float, poll_interval_s: 
         if reason is not None:
             for a in anomalies:  # new to the caller: not returned by an earlier call
                 a.new = a.severity != "info" and a.key not in (already_reported or ())
-            health = assess_health(data, anomalies, final=final, steps_per_epoch=spe)
+            health = assess_health(data, anomalies, final=final, steps_per_epoch=spe,
+                                   missing=missing_metrics(job, data))
             return PollMetricsOutput(
                 job=job, returned_because=reason, latest=latest_values(data), anomalies=worst_first(anomalies),
                 health=health, points=sum(len(v) for v in data.values()), polls=polls, elapsed_s=round(elapsed, 1),

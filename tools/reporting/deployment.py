@@ -73,7 +73,7 @@ def code_examples(f: JobFacts, endpoint: str, prompt: str) -> list[str]:
             "```bash", f"gto serve {endpoint}", "```", "",
             "Then call it with google-genai, changing only the base URL:", "",
             "```python", "from google import genai", "",
-            # vertexai=False: a GOOGLE_GENAI_USE_VERTEXAI=true in the user's shell would send Vertex paths here.
+            # vertexai=False: GOOGLE_GENAI_USE_ENTERPRISE (or _VERTEXAI)=true in a shell would send Vertex paths here.
             f'client = genai.Client(vertexai=False, api_key="local", http_options={{"base_url": "{url}"}})',
             f"response = client.models.generate_content(model={json.dumps(endpoint)}, contents={json.dumps(prompt)}"
             f"{config})",
@@ -93,9 +93,10 @@ def code_examples(f: JobFacts, endpoint: str, prompt: str) -> list[str]:
         options.append(f"thinking_config=types.ThinkingConfig({thinking[0]})")
     config = [f"    config=types.GenerateContentConfig({', '.join(options)}),"] if options else []
     return [
-        "Python, with google-genai and application-default credentials (`gcloud auth application-default login`):",
+        "Python, with google-genai 1.74+ (`enterprise=True` is its name for Vertex AI, Gemini Enterprise Agent "
+        "Platform) and application-default credentials (`gcloud auth application-default login`):",
         "", "```python", "from google import genai", "from google.genai import types", "",
-        f'client = genai.Client(vertexai=True, project="{project}", location="{location}")',
+        f'client = genai.Client(enterprise=True, project="{project}", location="{location}")',
         "response = client.models.generate_content(", f"    model={json.dumps(endpoint)},",
         f"    contents={json.dumps(prompt)},", *config, ")", "print(response.text)", "```", "", "curl:", "",
         "```bash", "curl -s -X POST \\", '  -H "Authorization: Bearer $(gcloud auth print-access-token)" \\',

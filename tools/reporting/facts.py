@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tools.monitoring.anomalies import Anomaly, Health, assess_health, detect_anomalies
+from tools.monitoring.experiments import missing_metrics
 from tools.backends.base import JobInfo, JobState, MetricPoint, TuningBackend
 from tools.context import ToolContext
 from tools.evaluation.checkpoints import CheckpointRow, checkpoint_rows, job_metrics, pick
@@ -77,7 +78,8 @@ def gather(ctx: ToolContext, job_id: str) -> JobFacts:
     final = job.state.ended or job.state == JobState.PARTIALLY_SUCCEEDED
     anomalies = detect_anomalies(series, checkpoints=job.checkpoints, final=final, steps_per_epoch=spe)
     facts = JobFacts(job=job, series=series, rows=checkpoint_rows(job, series), anomalies=anomalies,
-                     health=assess_health(series, anomalies, final=final, steps_per_epoch=spe), live=live)
+                     health=assess_health(series, anomalies, final=final, steps_per_epoch=spe,
+                                          missing=missing_metrics(job, series)), live=live)
     facts.results = tool_results(ctx, job_id, job)
     facts.train_stats = dataset_facts(ctx, job.training_dataset_uri)
     facts.validation_stats = dataset_facts(ctx, job.validation_dataset_uri)

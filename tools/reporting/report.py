@@ -10,6 +10,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from tools.backends.base import EVAL_ACCURACY, EVAL_LOSS, TRAIN_ACCURACY, TRAIN_LOSS
+from tools.catalog import catalog
 from tools.context import ToolContext
 from tools.reporting.deployment import cost_lines, endpoint_section
 from tools.reporting.facts import JobFacts, fmt_duration, gather, now_text, num, pct
@@ -81,6 +82,9 @@ def job_sections(f: JobFacts, out: Path, prefix: str, plots: list[Path], missing
     h = "#" * level
     chosen, reason, by_tool = f.chosen
     lines: list[str] = []
+    lifecycle = catalog().warning(f.job.base_model)  # a tuned model stops answering when its base model retires
+    if lifecycle:
+        lines += [f"> **Base model lifecycle:** {lifecycle}", ""]
     for title, body in (
         ("Pre-flight", preflight(f)), ("Dataset statistics", dataset(f)),
         ("Hyperparameters and why", hyperparameters(f)),

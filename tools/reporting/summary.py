@@ -290,6 +290,7 @@ def compare_jobs(args: CompareJobsInput, ctx: ToolContext) -> CompareJobsOutput:
 def jobs_overview(ctx: ToolContext, jobs: list[JobInfo] | None = None) -> list[JobRow]:
     """`gto jobs`: every workspace job with its key metrics, from the workspace alone (no network, instant)."""
     from tools.monitoring.anomalies import assess_health, detect_anomalies
+    from tools.monitoring.experiments import missing_metrics
     from tools.evaluation.checkpoints import checkpoint_rows
 
     rows = []
@@ -297,5 +298,6 @@ def jobs_overview(ctx: ToolContext, jobs: list[JobInfo] | None = None) -> list[J
         series = ctx.workspace.get_metrics(job.job_id)
         found = detect_anomalies(series, checkpoints=job.checkpoints, final=job.state.ended)
         rows.append(job_row(JobFacts(job=job, series=series, rows=checkpoint_rows(job, series), anomalies=found,
-                                     health=assess_health(series, found, final=job.state.ended), live=False)))
+                                     health=assess_health(series, found, final=job.state.ended,
+                                                          missing=missing_metrics(job, series)), live=False)))
     return rows

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from tools.catalog import ModelInfo, catalog
+from tools.catalog import ModelInfo, catalog, default_tuning_model, today
 from tools.context import ToolContext
 from tools.errors import ToolError, ToolInput
 from tools.registry import tool
@@ -81,13 +81,18 @@ def inference_cost(estimate: CostEstimate, avg_input_tokens: float | None, avg_o
     estimate.requests_per_month = requests_per_month
     if model is None or avg_input_tokens is None or avg_output_tokens is None:
         return estimate
-    if model.input_per_m < 0 or model.output_per_m < 0:
+    input_per_m, output_per_m = model.prices_on()  # an introductory price ends on its announced date
+    if input_per_m < 0 or output_per_m < 0:
         estimate.notes.append(f"No inference price published for {model.id} that we could confirm; see {PRICE_PAGE}.")
         return estimate
-    per_request = (avg_input_tokens * model.input_per_m + avg_output_tokens * model.output_per_m) / 1e6
+    if any(change.starts > today() for change in model.price_changes):
+        later = min((c for c in model.price_changes if c.starts > today()), key=lambda c: c.starts)
+        estimate.notes.append(f"{model.id}'s inference price changes on {later.starts} to ${later.input_per_m:.2f} "
+                              f"in / ${later.output_per_m:.2f} out per 1M tokens.")
+    per_request = (avg_input_tokens * input_per_m + avg_output_tokens * output_per_m) / 1e6
     estimate.per_request_usd = round(per_request, 8)
-    line = (f" Inference: ${per_request:.6f} a request ({avg_input_tokens:,.0f} in x ${model.input_per_m:.3f}/1M + "
-            f"{avg_output_tokens:,.0f} out x ${model.output_per_m:.2f}/1M)")
+    line = (f" Inference: ${per_request:.6f} a request ({avg_input_tokens:,.0f} in x ${input_per_m:.3f}/1M + "
+            f"{avg_output_tokens:,.0f} out x ${output_per_m:.2f}/1M)")
     if requests_per_month is not None:
         estimate.monthly_inference_usd = round(per_request * requests_per_month, 2)
         line += f", {money(estimate.monthly_inference_usd)} for {requests_per_month:,} requests a month"
@@ -98,7 +103,8 @@ def inference_cost(estimate: CostEstimate, avg_input_tokens: float | None, avg_o
 
 
 class EstimateCostInput(ToolInput):
-    base_model: str = Field("gemini-2.5-flash", description="Base model to tune")
+    base_model: str = Field(default_factory=default_tuning_model,
+                            description=f"Base model to tune (default {default_tuning_model()})")
     training_path: str | None = Field(None, description="Training JSONL (local, or a gs:// URI uploaded here); its "
                                       "tokens are counted")
     training_tokens: int | None = Field(None, ge=0, description="Tokens in the training set per epoch, instead of a "
@@ -115,7 +121,7 @@ class EstimateCostInput(ToolInput):
 def estimate_cost(args: EstimateCostInput, ctx: ToolContext) -> CostEstimate:
     """Estimate what tuning will cost (training tokens x epochs x the model's price per 1M tokens) and what each
     inference request of the tuned model will cost. Prices come from the model table with their source and date."""
-    model = catalog().get(args.base_model)
+    model = catalog().tunable(args.base_model)  # a retired model is refused, its successor named
     tokens, estimated, count, avg = args.training_tokens, False, None, None
     avg_in, avg_out = args.avg_input_tokens, args.avg_output_tokens
     if args.training_path:
@@ -143,6 +149,9 @@ def estimate_cost(args: EstimateCostInput, ctx: ToolContext) -> CostEstimate:
         estimate.epochs_source = source
         estimate.notes.insert(0, f"Epochs: {epochs}, recommend_hyperparameters' value ({advice.epochs.reason}). "
                               "Pass epochs to price another number.")
+    warning = catalog().warning(model.id)
+    if warning:
+        estimate.notes.insert(0, warning)
     return inference_cost(estimate, avg_in, avg_out, args.requests_per_month)
 
 

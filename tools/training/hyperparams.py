@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from tools.catalog import ModelInfo, catalog
+from tools.catalog import ModelInfo, catalog, default_tuning_model
 from tools.context import ToolContext
 from tools.errors import ToolInput
 from tools.registry import tool
@@ -41,7 +41,8 @@ class HyperparameterAdvice(BaseModel):
 
 
 class RecommendInput(ToolInput):
-    base_model: str = Field("gemini-2.5-flash", description="Base model to tune")
+    base_model: str = Field(default_factory=default_tuning_model,
+                            description=f"Base model to tune (default {default_tuning_model()})")
     training_path: str | None = Field(None, description="Training JSONL (local path, or a gs:// URI uploaded here): "
                                       "its example count and average tokens are used")
     example_count: int | None = Field(None, ge=0, description="Number of training examples, if no training_path")
@@ -52,6 +53,7 @@ class RecommendInput(ToolInput):
 def recommend_hyperparameters(args: RecommendInput, ctx: ToolContext) -> HyperparameterAdvice:
     """Recommend epochs, adapter size and learning-rate multiplier for a tuning job from the dataset size and the
     base model, each with a one-line reason; only values the model accepts."""
+    catalog().tunable(args.base_model)  # a retired model is refused, its successor named
     count, avg = args.example_count, args.avg_tokens
     if args.training_path:
         from tools.dataset.validation import dataset_stats
@@ -59,7 +61,11 @@ def recommend_hyperparameters(args: RecommendInput, ctx: ToolContext) -> Hyperpa
         stats = dataset_stats(args.training_path, ctx, args.base_model)
         count = stats.get("valid_examples", stats.get("examples")) if count is None else count
         avg = stats.get("avg_tokens") if avg is None else avg
-    return recommend(args.base_model, count, avg)
+    advice = recommend(args.base_model, count, avg)
+    warning = catalog().warning(args.base_model)
+    if warning:
+        advice.notes.insert(0, warning)
+    return advice
 
 
 def recommend(base_model: str, example_count: int | None, avg_tokens: float | None) -> HyperparameterAdvice:

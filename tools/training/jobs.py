@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel, Field, PrivateAttr
 
 from tools.backends.base import JobInfo, TuningSpec
-from tools.catalog import LOCAL_BASE_MODEL, ModelInfo, catalog
+from tools.catalog import LOCAL_BASE_MODEL, ModelInfo, catalog, default_tuning_model
 from tools.context import ToolContext
 from tools.training.cost import CostEstimate, actual_cost, training_cost
 from tools.training.job_requests import claim, earlier_attempt, request_key
@@ -26,7 +26,8 @@ EVALUATION_REGION = "us-central1"
 class CreateTuningJobInput(ToolInput):
     training_dataset_uri: str = Field(description="gs:// URI of the training JSONL, as upload_to_gcs returned it")
     validation_dataset_uri: str | None = Field(None, description="gs:// URI of the validation JSONL")
-    base_model: str = Field("gemini-2.5-flash", description="model to tune; gemma-3-270m on the local backend")
+    base_model: str = Field(default_factory=default_tuning_model, description="model to tune (default "
+                            f"{default_tuning_model()}); gemma-3-270m on the local backend")
     epochs: int | None = Field(None, ge=1, le=100, description="None lets the service choose")
     adapter_size: int | None = Field(None, description="1, 2, 4, 8 or 16, as the model allows")
     learning_rate_multiplier: float | None = Field(None, gt=0, le=100)
@@ -78,10 +79,10 @@ def check_limits(args: CreateTuningJobInput, backend: TuningBackend, ctx: ToolCo
     cat = catalog()
     model = cat.find(args.base_model)
     if backend.name == "vertex":
-        model = cat.get(args.base_model)
+        model = cat.tunable(args.base_model)  # retired or blocked: refused before any upload or job, successor named
         if model.backend != "vertex":
             raise ToolError(f"{model.id} is tuned on this machine, not on Vertex AI.",
-                            "Use backend='local' for it, or a Gemini base model such as gemini-2.5-flash.")
+                            f"Use backend='local' for it, or a Gemini base model such as {default_tuning_model()}.")
         region = getattr(backend, "region", None)
         if region and region not in cat.regions_for(model):
             raise ToolError(f"{model.id} cannot be tuned in {region}.",
@@ -111,7 +112,14 @@ def check_limits(args: CreateTuningJobInput, backend: TuningBackend, ctx: ToolCo
 def region_warning(model: ModelInfo | None, backend: TuningBackend) -> str | None:
     """A warning, not a refusal, for a region Google's pages did not confirm: Vertex AI has the last word there."""
     region = getattr(backend, "region", None)
-    if backend.name != "vertex" or model is None or model.tuning_regions or region not in catalog().unconfirmed_regions:
+    if backend.name != "vertex" or model is None:
+        return None
+    if model.tuning_locations and region in (model.legacy_tuning_regions or []):
+        where = "eu" if str(region).startswith("europe") else "us"
+        return (f"The newest SFT docs (read 2026-12-07) create {model.id} tuning jobs only at the us and eu "
+                f"multi-region endpoints; an older page named {region}. If Vertex AI refuses the job there, "
+                f"export GOOGLE_CLOUD_LOCATION={where}.")
+    if model.tuning_locations or region not in catalog().unconfirmed_regions:
         return None
     return (f"{region} is not confirmed as a Gemini tuning region (the region list we could read was cut off); if "
             "Vertex AI refuses the job, tune in us-central1: export GOOGLE_CLOUD_LOCATION=us-central1.")
@@ -191,7 +199,7 @@ def create_tuning_job(args: CreateTuningJobInput, ctx: ToolContext) -> CreateTun
     backend = ctx.backend(args.backend)
     model = check_limits(args, backend, ctx)
     cost = _estimate(args, ctx, backend.name)
-    warnings = [w for w in (region_warning(model, backend),) if w]
+    warnings = [w for w in (region_warning(model, backend), model and catalog().warning(model.id)) if w]
     rid, live, token = claim(request_key(args, backend.name, ctx), backend, ctx)
     if live is not None:
         ctx.workspace.record_job(live)

@@ -47,6 +47,10 @@ class Preflight:
         self.checks.append(PreflightCheck(name=name, ok=ok, detail=detail, fix=None if ok else fix))
         return ok
 
+    def unverified(self, name: str, detail: str, how: str) -> None:
+        """A check that could not be performed (403, an API disabled): said so with how to verify it; never blocks."""
+        self.checks.append(PreflightCheck(name=name, ok=True, status="unverified", detail=detail, fix=how))
+
     def run(self, bucket: str | None) -> PreflightReport:
         project = self._identity()
         region = self.conn.region
@@ -83,19 +87,23 @@ class Preflight:
 
     def _region(self, region: str) -> None:
         cat = catalog()
-        vertex_models = [m for m in cat.models if m.backend == "vertex"]
+        vertex_models = [m for m in cat.models if m.backend == "vertex" and cat.lifecycle(m).tunable]
         here = [m.id for m in vertex_models if region in cat.regions_for(m)]
         elsewhere = [f"{m.id} ({', '.join(cat.regions_for(m))})" for m in vertex_models if m.id not in here]
         detail = f"{region} tunes {', '.join(here) or 'no model'}"
         if elsewhere:
             detail += f"; not here: {'; '.join(elsewhere)}"
         self.add("region", bool(here), detail, f"export GOOGLE_CLOUD_LOCATION={DEFAULT_REGION}")
+        if here and region not in ("us", "eu") and any(m.tuning_locations for m in vertex_models if m.id in here):
+            self.checks[-1].detail += ("; the newest SFT docs create Gemini 3 tuning jobs at the us and eu "
+                                       "multi-region endpoints: if a job is refused here, use GOOGLE_CLOUD_LOCATION=us")
 
     def _api(self, project: str, service: str) -> None:
         name = "vertex_ai_api" if service == AIPLATFORM else "storage_api"
         outcome = self._try(name, f"read the state of {service}", lambda: self.rest.service_state(project, service))
         if isinstance(outcome, RestError):
-            self.add(name, True, f"{service}: not verified ({outcome.failure.message}); creating a job will tell")
+            self.unverified(name, f"{service}: could not be checked ({outcome.failure.message}); creating a job "
+                            "will tell", f"gcloud services list --enabled --project={project} | grep {service}")
         elif outcome is not None:
             self.add(name, outcome == "ENABLED", f"{service} is {outcome}", enable_command(service, project))
 
@@ -103,8 +111,10 @@ class Preflight:
         granted = self._try("permissions", "test your permissions",
                             lambda: self.rest.granted(project, PROJECT_PERMISSIONS))
         if isinstance(granted, RestError):
-            self.add("permissions", False, f"could not test permissions: {granted.failure.message}",
-                     guidance(granted, self.conn.situation("test permissions")).hint)
+            hint = guidance(granted, self.conn.situation("test permissions")).hint
+            self.unverified("permissions", f"could not test permissions: {granted.failure.message}",
+                            f"gcloud projects get-iam-policy {project} --flatten=bindings[].members "
+                            f"--filter=bindings.members:{self.conn.member()}" + (f" (or: {hint})" if hint else ""))
             return
         if granted is None:
             return
@@ -140,11 +150,14 @@ class Preflight:
         if number is None and self.checks[-1].name == "service_agent_access":
             return
         if not isinstance(number, str) or not number:
+            # A 403 or a disabled Resource Manager API says nothing about the bucket: unverified, not failed.
             why = number.failure.message if isinstance(number, RestError) else "no number in the answer"
-            hint = guidance(number, self.conn.situation("read the project number")).hint if isinstance(
-                number, RestError) else None
-            self.add("service_agent_access", False, f"could not read the number of project {project}: {why}",
-                     hint or grant_command("resourcemanager.projects.get", self.conn.member(), project))
+            self.unverified("service_agent_access", f"could not read the number of project {project} ({why}), so "
+                            f"whether the Vertex AI service agent may read gs://{bucket} is unverified",
+                            f"gcloud projects describe {project} --format='value(projectNumber)', then "
+                            f"gcloud storage buckets get-iam-policy gs://{bucket} and look for "
+                            "service-NUMBER@gcp-sa-aiplatform.iam.gserviceaccount.com (or grant it "
+                            "roles/storage.objectViewer)")
             return
         agents = {agent(number), agent(number, "vertex-tune")}
         readers = facts.get("readers") or set()
@@ -156,8 +169,9 @@ class Preflight:
             self.add("service_agent_access", True, f"gs://{bucket} is in project {project}; the Vertex AI service "
                                                    "agent reads it through its project role")
         elif facts.get("readers") is None:
-            self.add("service_agent_access", False, f"gs://{bucket} belongs to another project and its policy "
-                     f"could not be read ({facts.get('policy_error', 'unknown')}); grant read access to be sure", fix)
+            self.unverified("service_agent_access", f"gs://{bucket} belongs to another project and its policy "
+                            f"could not be read ({facts.get('policy_error', 'unknown')}); grant read access to be "
+                            "sure", fix)
         else:
             self.add("service_agent_access", False, f"gs://{bucket} belongs to project number "
                      f"{facts.get('project_number')}, and the Vertex AI service agent of {project} may not read it",

@@ -92,19 +92,19 @@ def api_key_only(settings: Settings) -> str | None:
 
     An API key set beside a Vertex project (from the settings or application-default credentials) is harmless: the
     project is passed to genai.Client explicitly, which then ignores the key."""
-    from tools.settings import google_credentials_configured
+    from tools.settings import google_credentials_configured, vertex_mode_requested
 
     key_var = next((v for v in API_KEY_VARS if os.environ.get(v)), None)
-    vertex_flag = os.environ.get("GOOGLE_GENAI_USE_VERTEXAI", "").lower()
+    vertex_flag = vertex_mode_requested()
     has_project = settings.project or google_credentials_configured()
-    if key_var is None or (has_project and vertex_flag not in ("false", "0")):
+    if key_var is None or (has_project and vertex_flag is not False):
         return None
     return (f"Only a Gemini Developer API key is configured ({key_var}), not Vertex AI. Tuning jobs read their "
             "datasets from Cloud Storage, which the Developer API refuses ('gcs_uri is not supported'); tuning, "
-            "checkpoints and tuned endpoints exist only on Vertex AI.")
+            "checkpoints and tuned endpoints exist only on Vertex AI (Gemini Enterprise Agent Platform).")
 
 
-API_KEY_FIX = (f"{ADC_LOGIN} && export GOOGLE_GENAI_USE_VERTEXAI=true GOOGLE_CLOUD_PROJECT=PROJECT_ID "
+API_KEY_FIX = (f"{ADC_LOGIN} && export GOOGLE_GENAI_USE_ENTERPRISE=true GOOGLE_CLOUD_PROJECT=PROJECT_ID "
                f"GOOGLE_CLOUD_LOCATION={DEFAULT_REGION}")
 
 
@@ -172,7 +172,7 @@ class VertexConnection:
         if location not in self._clients:
             project, credentials = self.project, self.credentials
             self._clients[location] = genai.Client(
-                vertexai=True, project=project, location=location, credentials=credentials,
+                enterprise=True, project=project, location=location, credentials=credentials,
                 http_options=self.retry.http_options())
         return self._clients[location]
 

@@ -201,6 +201,9 @@ def _guidance_for(f: ApiFailure, where: Situation, tries: int) -> ToolError:
         return _quota(f, where, head, tries)
     if status in ("INVALID_ARGUMENT", "FAILED_PRECONDITION") or f.code == 400:
         return _invalid(f, where, head)
+    publisher = _PUBLISHER_MODEL.search(f.message)
+    if publisher and (status == "NOT_FOUND" or f.code == 404 or "not found" in f.message.lower()):
+        return _publisher_model(publisher.group(1), publisher.group(2), head)
     if status == "NOT_FOUND" or f.code == 404:
         return _error(head, f"Check the name and the region: tuning jobs and endpoints live in the region they were "
                             f"created in (this call used project {where.project}, region {where.region}). "
@@ -251,6 +254,31 @@ def _invalid(f: ApiFailure, where: Situation, head: str) -> ToolError:
         files = ", ".join(local or uri for uri, local in where.datasets.values()) or "the dataset files"
         return _error(text, f"Run validate_dataset on {files} to find the lines to fix, then upload again.")
     return _error(text, "Fix the argument named above and try again.")
+
+
+# Vertex's 404 for a base model it does not serve (seen verbatim in googlecodelabs/feedback#1881, genkit-ai/genkit#4688,
+# gemini-cli#27696; research notes 2026-12-07): "Publisher Model `projects/P/locations/L/publishers/google/models/M`
+# was not found or your project does not have access to it." An older variant ends "... not found."
+_PUBLISHER_MODEL = re.compile(r"Publisher Model `[^`]*?/locations/([^/`]+)/[^`]*?/models/([^`/@]+)[^`]*`")
+
+
+def _publisher_model(location: str, model_id: str, head: str) -> ToolError:
+    """A retired model (its successor named), or a live one asked for where it is not served."""
+    from tools.catalog import catalog
+
+    cat = catalog()
+    model = cat.find(model_id)
+    if model is None:
+        return _error(head, f"{model_id} is not a model Vertex AI serves to this project in {location}. "
+                            "`gto models` lists the models tunable today.")
+    life = cat.lifecycle(model)
+    if not life.tunable:
+        use = f"Use {life.successor} instead (base_model='{life.successor}')" if life.successor else "Use another model"
+        return _error(f"{head} ({life.message})", f"{use}; `gto models` lists the models tunable today.")
+    served = model.serving_locations or ["global"]
+    return _error(head, f"{model.id} is not retired (catalog as of {model.as_of}); Vertex AI serves it in "
+                        f"{', '.join(served)}, not necessarily in {location}: export GOOGLE_CLOUD_LOCATION={served[0]} "
+                        "and check that the project may use it.")
 
 
 def _permission_in(message: str) -> str | None:

@@ -11,11 +11,13 @@ from tools.catalog import ModelInfo
 
 
 def thinking_config(model: ModelInfo | None) -> types.ThinkingConfig | None:
-    """Tuned models answer without thinking (SFT taught them to): off where the family allows, else its minimum."""
+    """Tuned models answer without thinking (SFT taught them to): off where the model allows, else the lowest level
+    or budget its catalog row says it accepts (3.8 Flash rejects MINIMAL with a 400: its lowest is LOW)."""
     if model is None or model.thinking == "none":
         return None
     if model.thinking == "level":
-        return types.ThinkingConfig(thinking_level=model.thinking_min_level or "MINIMAL")
+        lowest = model.thinking_min_level or (model.thinking_levels[0] if model.thinking_levels else "MINIMAL")
+        return types.ThinkingConfig(thinking_level=lowest.upper())
     # 2.5 Pro cannot turn thinking off: its minimum budget (128) is the lowest it takes.
     return types.ThinkingConfig(thinking_budget=model.thinking_min or 0)
 
