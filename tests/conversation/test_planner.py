@@ -64,7 +64,7 @@ def test_interactive_asks_and_uses_the_answer():
 
 
 def test_a_gemini_goal_on_the_local_backend_is_a_gemma_rehearsal_said_plainly():
-    messages = [{"role": "user", "content": "Tune gemini-2.5-flash on data/t.jsonl"}]
+    messages = [{"role": "user", "content": "Tune gemini-3.5-flash-lite on data/t.jsonl"}]
     content = turn(PlannerModel(backend="local"), messages)
     assert "Rehearsing on this machine with gemma-3-270m" in content[0]["text"]
     answer(messages, content, {"ok": True, "checks": []})
@@ -73,7 +73,7 @@ def test_a_gemini_goal_on_the_local_backend_is_a_gemma_rehearsal_said_plainly():
 
 
 def test_vertex_needs_a_bucket():
-    content = turn(PlannerModel(backend="vertex"), [{"role": "user", "content": "Tune gemini-2.5-flash on d/t.jsonl"}])
+    content = turn(PlannerModel(backend="vertex"), [{"role": "user", "content": "Tune gemini-3.5-flash-lite on d/t.jsonl"}])
     assert "bucket" in content[0]["text"]
 
 
@@ -209,7 +209,7 @@ def test_call_ids_are_unique_across_processes():
 
 def test_a_bucket_named_as_a_gs_uri_goes_to_the_tools_by_name():
     model = PlannerModel(backend="vertex")
-    messages = [{"role": "user", "content": "Tune gemini-2.5-flash on d/t.jsonl, bucket gs://acme-data/tuning"}]
+    messages = [{"role": "user", "content": "Tune gemini-3.5-flash-lite on d/t.jsonl, bucket gs://acme-data/tuning"}]
     assert tool_use(turn(model, messages))["input"]["bucket"] == "acme-data"
 
 
@@ -218,8 +218,21 @@ def test_the_sessions_settings_win_over_the_text():
 
     settings = Settings(project="flag-project", bucket="flag-bucket")
     model = PlannerModel(backend="vertex", settings=settings)
-    messages = [{"role": "user", "content": "Tune gemini-2.5-flash on d/t.jsonl for project text-project"}]
+    messages = [{"role": "user", "content": "Tune gemini-3.5-flash-lite on d/t.jsonl for project text-project"}]
     assert tool_use(turn(model, messages))["input"] == {"backend": "vertex", "project": "flag-project",
                                                        "bucket": "flag-bucket"}
     settings.project = "changed-later"  # the loop follows a later message: the planner reads the live settings
     assert tool_use(turn(model, messages))["input"]["project"] == "changed-later"
+
+
+def test_a_retired_model_is_refused_before_anything_runs_and_its_successor_proposed():
+    model = PlannerModel(backend="vertex", interactive=True)
+    messages = [{"role": "user", "content": "Tune gemini-2.5-flash on d/t.jsonl, bucket gs://acme-data"}]
+    content = turn(model, messages)
+    assert [b["type"] for b in content] == ["text"]  # nothing uploaded, no job
+    assert "retired on 2026-10-20" in content[0]["text"] and 'Say "use gemini-3.5-flash-lite"' in content[0]["text"]
+    messages += [{"role": "assistant", "content": content}, {"role": "user", "content": "use gemini-3.5-flash-lite"}]
+    first = turn(model, messages)
+    calls = [b for b in first if b["type"] == "tool_use"]
+    assert calls[0]["name"] == "check_environment"
+    assert next(c for c in calls if c["name"] == "validate_dataset")["input"]["base_model"] == "gemini-3.5-flash-lite"
