@@ -101,6 +101,7 @@ class Agent:
         self._follow_place(request)
         t = self.totals
         self._spent = Totals(model_calls=t.model_calls, usage=Usage(**vars(t.usage)))
+        self.ctx.spend.begin(self.transcript.run_id)
         self.started = time.monotonic()
         nudges, worked = self.nudges, False
         while True:
@@ -140,6 +141,7 @@ class Agent:
         self.totals.model_calls += 1
         for key in ("input_tokens", "output_tokens", "cost_usd"):
             setattr(self.totals.usage, key, getattr(self.totals.usage, key) + getattr(turn.usage, key))
+        self.ctx.spend.llm_usd += turn.usage.cost_usd
         self.transcript.append(turn.message)
         if not turn.tool_calls:
             return False
@@ -224,7 +226,9 @@ class Agent:
         if tokens >= lim.max_tokens:
             raise LimitReached(f"Stopped at {tokens:,} model tokens (limit {lim.max_tokens:,}; raise it with "
                                "--max-tokens).")
-        if cost >= lim.max_cost_usd:
+        if (why := self.ctx.spend.over()) is not None:
+            raise LimitReached(why)
+        if self.ctx.spend.limit_usd is None and cost >= lim.max_cost_usd:
             raise LimitReached(f"Stopped at ${cost:.2f} of model usage (budget ${lim.max_cost_usd:.2f}; "
                                "raise it with --budget).")
         if time.monotonic() - self.started >= lim.max_seconds:

@@ -127,6 +127,8 @@ def attempt(agent: Agent, message: str, again: str) -> Outcome:
     except Exception as exc:  # a bug (a tool raising past dispatch): say it, keep the run, leave the trace to read
         outcome = Outcome("error", f"Unexpected error, a bug in gto: {type(exc).__name__}: {exc}. The traceback is "
                           f"in the transcript {agent.transcript.path}. {again}", traceback.format_exc())
+    finally:
+        agent.ctx.spend.close(agent.ctx.workspace)  # the brain's usage of this message goes to the ledger
     return outcome
 
 
