@@ -56,7 +56,8 @@ class RunResult:
 def open_agent(*, model: str | Model | None = None, backend: str | None = None, yes: bool = False,
                  console: Console | None = None, workspace: Workspace | None = None, limits: Limits | None = None,
                  interactive: bool = False, resume: str | None = None, goal: str = "",
-                 project: str | None = None, region: str | None = None, bucket: str | None = None) -> Agent:
+                 project: str | None = None, region: str | None = None, bucket: str | None = None,
+                 budget: float | None = None, target: str | None = None) -> Agent:
     """An Agent ready to run, with a new transcript or a resumed one."""
     console = console or Console()
     workspace = workspace or Workspace.default()
@@ -70,9 +71,10 @@ def open_agent(*, model: str | Model | None = None, backend: str | None = None, 
     for text in [goal, *(user_texts(resumed.messages) if resumed else [])]:
         said = said.merge(parse_goal(text))
     from_goal = {k: v for k, v in place(said).items() if k not in flags}
-    settings = Settings.from_env(backend=backend, **from_goal, **flags)
+    settings = Settings.from_env(backend=backend, target=target, **from_goal, **flags)
     ctx = ToolContext(workspace=workspace, settings=settings, approve=Approver(console, yes=yes),
                       progress=console.progress)
+    budgeted(ctx, budget, console if interactive else None)
     backend_name = ctx.backend_name()
     backend_why = _backend_reason(backend, settings, backend_name)
     ctx.settings.backend = backend_name
@@ -90,6 +92,14 @@ def open_agent(*, model: str | Model | None = None, backend: str | None = None, 
     else:
         transcript = Transcript.start(workspace, goal, brain.name, REGISTRY.load().schema_hash(), backend_name)
     return Agent(brain, ctx, transcript, console, limits=limits, interactive=interactive, pinned=frozenset(flags))
+
+
+def budgeted(ctx: ToolContext, budget: float | None, asker: Console | None) -> None:
+    """--budget wins over GTO_BUDGET; in chat a person is asked to raise it (never by --yes), elsewhere it holds."""
+    if budget is not None:
+        ctx.spend.limit_usd, ctx.spend.source = budget, "--budget"
+    if asker is not None and asker.can_ask:
+        ctx.spend.ask_raise = asker.confirm
 
 
 def run_goal(goal: str, **options: Any) -> RunResult:
