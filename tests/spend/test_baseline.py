@@ -105,3 +105,24 @@ def test_the_planner_tunes_when_the_base_falls_short(ctx, local, files):
     names = [b["name"] for m in agent.messages if m["role"] == "assistant" for b in m["content"]
              if b["type"] == "tool_use"]
     assert names.index("measure_base") < names.index("create_tuning_job")
+
+
+def test_the_report_shows_base_with_prompt_against_tuned_and_the_ledger(ctx, local, files):
+    from pathlib import Path
+
+    answer(local, 2)
+    measured = dispatch("measure_base", {"training_path": str(files[0]), "heldout_path": str(files[1]),
+                                         "target": "exact_match>=0.9"}, ctx)
+    assert measured.output.tune
+    created = dispatch("create_tuning_job", {"training_dataset_uri": str(files[0]), "validation_dataset_uri":
+                                             str(files[1]), "base_model": "gemma-3-270m", "epochs": 1}, ctx)
+    job_id = created.output.job.job_id
+    job = local.jobs[job_id]
+    job.info = job.info.model_copy(update={"endpoint": f"{job_id}/tuned", "training_dataset_uri": str(files[0]),
+                                           "validation_dataset_uri": str(files[1])})
+    local.answers[f"{job_id}/tuned"] = dict(PAIRS[8:])
+    assert not dispatch("compare_models", {"job_id": job_id}, ctx).is_error
+    report = Path(dispatch("write_report", {"job_ids": [job_id]}, ctx).output.path).read_text()
+    assert "**Base model with a prompt** (the dataset's system instruction, n=4" in report
+    assert "| exact_match | 0.500 | 1.000 |" in report
+    assert "Ledger (`gto spend`): $0.00 recorded for this job." in report and "- tuning: estimate $0.00" in report

@@ -46,6 +46,7 @@ class BaseAnswer(BaseModel):
 
 class MeasureBaseOutput(BaseModel):
     base_model: str
+    training_path: str = Field(description="the data the prompt came from")
     backend: str
     heldout_source: str
     n: int = Field(description="held-out examples the base model answered; every score rests on these")
@@ -143,7 +144,7 @@ def measure_base(args: MeasureBaseInput, ctx: ToolContext) -> MeasureBaseOutput:
     if errors:
         notes.append(f"{len(errors)} examples were not answered; first: {errors[0]}")
     return MeasureBaseOutput(
-        base_model=model_id, backend=backend.name, heldout_source=source, n=len(kept), prompt=prompt,
+        base_model=model_id, training_path=args.training_path, backend=backend.name, heldout_source=source, n=len(kept), prompt=prompt,
         system_instruction=truncate(instruction, 300) if instruction else None, shots=len(shots), metrics=metrics,
         target=str(target) if target else None, meets_target=meets, tune=not meets, failures=len(errors),
         verdict=" ".join([verdict, *notes]), details_path=str(details),
