@@ -41,7 +41,8 @@ def test_a_run_is_stopped_when_the_actual_cost_passes_the_budget(ctx, vertex):
         job_id = created_job(messages)
         # Vertex counted twice the tokens the estimate assumed: 2M x 3 epochs x $5/1M = $30.
         job = vertex.jobs[job_id]
-        job.info = job.info.model_copy(update={"epochs": 3, "data_stats": DataStats(total_billable_token_count=2_000_000)})
+        stats = DataStats(total_billable_token_count=2_000_000)
+        job.info = job.info.model_copy(update={"epochs": 3, "data_stats": stats})
         return call("get_job", {"job_id": job_id})
 
     agent, console = agent_for(ctx, vertex, [call("create_tuning_job", JOB), billed, say("never reached")], budget=20)
@@ -84,7 +85,8 @@ def test_gto_spend_sets_the_monthly_cap(ctx):
 
 
 def test_a_one_shot_run_refused_by_the_budget_ends_unfinished_with_the_numbers(ctx, vertex):
-    agent, console = agent_for(ctx, vertex, [call("create_tuning_job", JOB), say("That is over your budget: shall I use fewer epochs?")], budget=5)
+    asked = say("That is over your budget: shall I use fewer epochs?")
+    agent, console = agent_for(ctx, vertex, [call("create_tuning_job", JOB), asked], budget=5)
     result = drive(agent, f"Tune gemini-2.5-flash on {TRAIN_URI}, 3 epochs", console)
     assert not result.ok and result.status == "incomplete", result.message  # `gto run` exits 1
     refused = [b for m in agent.messages if isinstance(m["content"], list) for b in m["content"]

