@@ -126,3 +126,18 @@ def test_the_report_shows_base_with_prompt_against_tuned_and_the_ledger(ctx, loc
     assert "**Base model with a prompt** (the dataset's system instruction, n=4" in report
     assert "| exact_match | 0.500 | 1.000 |" in report
     assert "Ledger (`gto spend`): $0.00 recorded for this job." in report and "- tuning: estimate $0.00" in report
+
+
+def test_in_chat_tune_anyway_goes_on_after_the_base_met_the_target(ctx, local, files):
+    from agent.runs import attempt
+
+    answer(local, 4)
+    console = Console(out=io.StringIO(), color=False, can_ask=False)
+    agent = open_agent(model="planner", backend="local", yes=True, console=console, workspace=ctx.workspace,
+                       interactive=True, goal="(chat)")
+    agent.ctx._backends["local"] = local
+    attempt(agent, f"Tune gemma-3-270m on {files[0]}, validate with {files[1]}, 3 epochs, target exact match 0.9",
+            "again")
+    assert not local.jobs
+    attempt(agent, "Tune anyway.", "again")
+    assert local.jobs  # the user asked: now it tunes
