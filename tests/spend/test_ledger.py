@@ -93,3 +93,15 @@ def test_a_one_shot_run_refused_by_the_budget_ends_unfinished_with_the_numbers(c
                if b.get("type") == "tool_result"][0]
     assert refused["is_error"] and "$15.00" in refused["content"] and "budget of $5.00" in refused["content"]
     assert not vertex.jobs and ledger.entries(ctx.workspace) == []
+
+
+def test_in_chat_the_person_raises_the_budget_and_the_job_runs(ctx, vertex):
+    out = io.StringIO()
+    console = Console(out=out, input=io.StringIO("y\n"), color=False, can_ask=True)
+    model = ScriptedModel([call("create_tuning_job", JOB), say("Started.")])
+    agent = open_agent(model=model, backend="vertex", yes=True, console=console, workspace=ctx.workspace,
+                       budget=10, interactive=True, goal="(chat)")
+    agent.ctx._backends["vertex"] = vertex
+    agent.run(f"Tune gemini-2.5-flash on {TRAIN_URI}, 3 epochs")
+    assert "over the budget of $10.00. Raise the budget to $15.00?" in out.getvalue()
+    assert vertex.jobs and agent.ctx.spend.limit_usd == 15.0

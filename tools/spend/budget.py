@@ -63,10 +63,11 @@ class Spend:
 
     def over(self) -> str | None:
         """Why the request must stop now (actual spend past the budget), or None."""
-        if self.limit_usd is None or self.total_usd < self.limit_usd:
+        # Strictly over: an action checked to fit exactly (total == budget) must not stop the run it was allowed in.
+        if self.limit_usd is None or self.total_usd <= self.limit_usd:
             return None
         parts = f"model usage {usd(self.llm_usd)}, other actions {usd(sum(self.counted.values()))}"
-        return (f"Stopped: this run has spent {usd(self.total_usd)} ({parts}), reaching the budget of "
+        return (f"Stopped: this run has spent {usd(self.total_usd)} ({parts}), over the budget of "
                 f"{usd(self.limit_usd)}. Raise it with --budget (or {BUDGET_ENV}); a job already started keeps "
                 "running until you cancel it (gto cancel JOB).")
 
