@@ -33,7 +33,7 @@ class Limits:
 
     max_model_calls: int = 40
     max_tokens: int = 2_000_000
-    max_cost_usd: float = 5.0
+    max_cost_usd: float = 5.0  # the brain's usage, when no budget (ctx.spend: --budget, GTO_BUDGET) covers it all
     max_seconds: float = 6 * 3600
 
 

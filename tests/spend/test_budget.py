@@ -112,3 +112,16 @@ def test_a_bad_gto_budget_is_named(monkeypatch):
         Spend.from_env()
     monkeypatch.setenv("GTO_BUDGET", "12.5")
     assert Spend.from_env().limit_usd == 12.5
+
+
+def test_the_mcp_server_reads_gto_budget_and_every_call_shares_it(monkeypatch):
+    """The server builds one ToolContext.default() and copies it per call (dataclasses.replace): one Spend."""
+    from dataclasses import replace
+
+    from tools.context import ToolContext
+
+    monkeypatch.setenv("GTO_BUDGET", "2.5")
+    base = ToolContext.default()
+    per_call = replace(base, approve=lambda tool, question: True)
+    per_call.spend.counted[1] = 2.0
+    assert base.spend.limit_usd == 2.5 and base.spend.total_usd == 2.0 and base.spend.source == "GTO_BUDGET"
