@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import Approvals
 from vertex_fakes import FakeVertex
 
 from tools.backends.vertex import VertexBackend
@@ -28,7 +27,7 @@ def job(uri: str) -> dict:
 
 
 def test_a_job_the_budget_cannot_hold_is_never_posted(fake: FakeVertex, backend: VertexBackend, vctx: ToolContext,
-                                                      approvals: Approvals, train_uri: str) -> None:
+                                                      approvals, train_uri: str) -> None:
     vctx.spend.limit_usd = 0.05
     refused = dispatch("create_tuning_job", job(train_uri), vctx)
     assert refused.is_error and "$0.0600" in refused.content and "over the budget of $0.0500" in refused.content
@@ -36,10 +35,11 @@ def test_a_job_the_budget_cannot_hold_is_never_posted(fake: FakeVertex, backend:
 
 
 def test_vertex_billable_tokens_settle_the_estimate_and_can_stop_the_run(
-        fake: FakeVertex, backend: VertexBackend, vctx: ToolContext, train_uri: str) -> None:
+        fake: FakeVertex, backend: VertexBackend, vctx: ToolContext, approvals, train_uri: str) -> None:
     vctx.spend.limit_usd = 0.10
     created = dispatch("create_tuning_job", job(train_uri), vctx)
     assert not created.is_error, created.content
+    assert "Budget: $0.0600 of $0.1000 after this job ($0.00 spent in this run so far)." in approvals.questions[0][1]
     job_id = created.data["job"]["job_id"]
     state = created.data["job"]["state"]
     while state != "SUCCEEDED":

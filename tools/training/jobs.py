@@ -14,7 +14,7 @@ from tools.catalog import LOCAL_BASE_MODEL, ModelInfo, catalog
 from tools.context import ToolContext
 from tools.training.cost import CostEstimate, actual_cost, training_cost
 from tools.training.job_requests import claim, earlier_attempt, request_key
-from tools.training.tuning_spend import check_tuning, record_tuning, refusal, settle_job
+from tools.training.tuning_spend import budget_note, check_tuning, record_tuning, refusal, settle_job
 from tools.errors import ToolError, ToolInput
 from tools.registry import tool
 
@@ -182,7 +182,8 @@ def question(args: CreateTuningJobInput, ctx: ToolContext, backend: TuningBacken
     where = f"project {ctx.settings.project or '(from your gcloud configuration)'}, {getattr(backend, 'region', '')}"
     warning = region_warning(model, backend)
     return (f"Start a Vertex AI tuning job: {args.base_model} on {args.training_dataset_uri} ({epochs}; {where})? "
-            f"{summary}" + (f" Note: {warning}" if warning else ""))
+            f"{summary}" + (f" Note: {warning}" if warning else "")
+            + budget_note(ctx, _estimate(args, ctx, backend.name)))
 
 
 @tool(consent=cost_question)

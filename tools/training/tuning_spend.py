@@ -7,6 +7,7 @@ from tools.backends.base import JobInfo
 from tools.context import ToolContext
 from tools.errors import ToolError
 from tools.spend import ledger
+from tools.spend.budget import usd
 from tools.training.cost import CostEstimate, actual_cost
 
 ACTION = "tuning"
@@ -29,6 +30,16 @@ def check_tuning(ctx: ToolContext, backend: str, cost: CostEstimate) -> None:
         return
     ctx.spend.check(ctx.workspace, f"Tuning {cost.base_model}", cost.training_cost_usd, unknown_part(cost),
                     cost.base_model)
+
+
+def budget_note(ctx: ToolContext, cost: CostEstimate) -> str:
+    """" Budget: ..." for the consent question when a budget is set; "" otherwise."""
+    spend = ctx.spend
+    if spend.limit_usd is None or cost.training_cost_usd is None:
+        return ""
+    after = spend.total_usd + cost.training_cost_usd
+    return (f" Budget: {usd(after)} of {usd(spend.limit_usd)} after this job ({usd(spend.total_usd)} spent in this "
+            "run so far).")
 
 
 def refusal(ctx: ToolContext, backend: str, cost: CostEstimate) -> ToolError | None:
