@@ -105,3 +105,21 @@ def test_in_chat_the_person_raises_the_budget_and_the_job_runs(ctx, vertex):
     agent.run(f"Tune gemini-2.5-flash on {TRAIN_URI}, 3 epochs")
     assert "over the budget of $10.00. Raise the budget to $15.00?" in out.getvalue()
     assert vertex.jobs and agent.ctx.spend.limit_usd == 15.0
+
+
+def test_chat_slash_spend_says_what_was_spent(ctx):
+    from prompt_toolkit import PromptSession
+    from prompt_toolkit.input import create_pipe_input
+    from prompt_toolkit.output import DummyOutput
+
+    from agent.repl import Repl
+
+    ledger.record(ctx.workspace, "tuning", estimate=3.0, actual=2.5, run_id="earlier", model="gemini-2.5-flash")
+    out = io.StringIO()
+    console = Console(out=out, color=False, can_ask=False)
+    agent = open_agent(model=ScriptedModel([]), console=console, workspace=ctx.workspace, interactive=True,
+                       goal="(chat)", budget=4)
+    with create_pipe_input() as pipe:
+        pipe.send_text("/spend\r/exit\r")
+        assert Repl(agent, console, prompt=PromptSession(input=pipe, output=DummyOutput())).loop() == 0
+    assert "$2.50 in 1 billable actions; this request $0.00 of its budget $4.00." in out.getvalue()
