@@ -97,13 +97,15 @@ def test_a_one_shot_run_refused_by_the_budget_ends_unfinished_with_the_numbers(c
 
 def test_in_chat_the_person_raises_the_budget_and_the_job_runs(ctx, vertex):
     out = io.StringIO()
-    console = Console(out=out, input=io.StringIO("y\n"), color=False, can_ask=True)
+    console = Console(out=out, input=io.StringIO("y\ny\n"), color=False, can_ask=True)
     model = ScriptedModel([call("create_tuning_job", JOB), say("Started.")])
-    agent = open_agent(model=model, backend="vertex", yes=True, console=console, workspace=ctx.workspace,
+    agent = open_agent(model=model, backend="vertex", yes=False, console=console, workspace=ctx.workspace,
                        budget=10, interactive=True, goal="(chat)")
     agent.ctx._backends["vertex"] = vertex
     agent.run(f"Tune gemini-2.5-flash on {TRAIN_URI}, 3 epochs")
-    assert "over the budget of $10.00. Raise the budget to $15.00?" in out.getvalue()
+    shown = out.getvalue()
+    assert "over the budget of $10.00. Raise the budget to $15.00?" in shown
+    assert shown.count("Raise the budget") == 1 and shown.count("Start a Vertex AI tuning job") == 1  # each once
     assert vertex.jobs and agent.ctx.spend.limit_usd == 15.0
 
 
@@ -123,3 +125,16 @@ def test_chat_slash_spend_says_what_was_spent(ctx):
         pipe.send_text("/spend\r/exit\r")
         assert Repl(agent, console, prompt=PromptSession(input=pipe, output=DummyOutput())).loop() == 0
     assert "$2.50 in 1 billable actions; this request $0.00 of its budget $4.00." in out.getvalue()
+
+
+def test_in_chat_a_person_who_keeps_the_budget_is_asked_once_and_nothing_runs(ctx, vertex):
+    out = io.StringIO()
+    console = Console(out=out, input=io.StringIO("n\n"), color=False, can_ask=True)
+    model = ScriptedModel([call("create_tuning_job", JOB), say("Kept within budget.")])
+    agent = open_agent(model=model, backend="vertex", console=console, workspace=ctx.workspace, budget=10,
+                       interactive=True, goal="(chat)")
+    agent.ctx._backends["vertex"] = vertex
+    agent.run(f"Tune gemini-2.5-flash on {TRAIN_URI}, 3 epochs")
+    shown = out.getvalue()
+    assert shown.count("Raise the budget") == 1 and "Start a Vertex AI tuning job" not in shown
+    assert not vertex.jobs and agent.ctx.spend.limit_usd == 10.0

@@ -72,9 +72,10 @@ class Spend:
                 "running until you cancel it (gto cancel JOB).")
 
     def check(self, ws: Workspace, what: str, estimate: float | None, unknown: str | None = None,
-              model: str | None = None) -> None:
+              model: str | None = None, ask: bool = True) -> None:
         """Refuse, before it runs, an action whose projected total passes the budget or the monthly cap. An
-        estimate of None (an unknown price or size) is refused under a budget: `unknown` says why, never a guess."""
+        estimate of None (an unknown price or size) is refused under a budget: `unknown` says why, never a guess.
+        In chat the person may raise the budget instead (`ask`: False for a look that must not ask)."""
         if estimate is None:
             if self.limit_usd is None and ledger.monthly_cap(ws) is None:
                 return
@@ -87,7 +88,7 @@ class Spend:
             question = (f"{what} would cost about {usd(estimate)}; with {usd(self.total_usd)} spent in this run that "
                         f"is {usd(projected)}, over the budget of {usd(self.limit_usd)}. Raise the budget to "
                         f"{usd(projected)}?")
-            if self.ask_raise is not None and self.ask_raise(question):
+            if ask and self.ask_raise is not None and self.ask_raise(question):
                 self.limit_usd = projected
             else:
                 raise ToolError(f"Not run: {what} would cost about {usd(estimate)}; with {usd(self.total_usd)} "

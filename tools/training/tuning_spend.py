@@ -24,12 +24,12 @@ def unknown_part(cost: CostEstimate) -> str | None:
     return "the epochs are left to the service: pass epochs"
 
 
-def check_tuning(ctx: ToolContext, backend: str, cost: CostEstimate) -> None:
+def check_tuning(ctx: ToolContext, backend: str, cost: CostEstimate, ask: bool = True) -> None:
     """Refuse a job the budget or the monthly cap cannot hold; local training is free and always passes."""
     if backend == "local":
         return
     ctx.spend.check(ctx.workspace, f"Tuning {cost.base_model}", cost.training_cost_usd, unknown_part(cost),
-                    cost.base_model)
+                    cost.base_model, ask=ask)
 
 
 def budget_note(ctx: ToolContext, cost: CostEstimate) -> str:
@@ -43,8 +43,9 @@ def budget_note(ctx: ToolContext, cost: CostEstimate) -> str:
 
 
 def refusal(ctx: ToolContext, backend: str, cost: CostEstimate) -> ToolError | None:
+    """Why the budget refuses this job, without asking anyone (the tool itself asks, once, when it runs)."""
     try:
-        check_tuning(ctx, backend, cost)
+        check_tuning(ctx, backend, cost, ask=False)
     except ToolError as exc:
         return exc
     return None
