@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from agent.console import Console
+from agent.spend_command import spend
 from agent.tool_commands import JsonFlag, YesFlag, BackendOpt, commands, invoke
 from tools.errors import ToolError
 from tools.registry import REGISTRY
@@ -19,6 +20,7 @@ app = typer.Typer(name="gto", help="Gemini tuning orchestrator: validate data, t
                   "watch, evaluate, serve and report; or let the agent do it all with `gto run`.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 app.add_typer(commands)
+app.command()(spend)  # agent/spend_command.py: the ledger and the monthly cap
 
 
 ModelOpt = Annotated[str | None, typer.Option(help="claude[:MODEL], gemini[:MODEL] or planner (default: Claude "
@@ -27,7 +29,12 @@ ResumeFlag = Annotated[bool, typer.Option("--resume", help="Continue the latest 
 RunIdOpt = Annotated[str | None, typer.Option(help="Continue this saved run (implies --resume).")]
 # Limits apply per request: the whole of `gto run`, each message in `gto chat`.
 MaxCallsOpt = Annotated[int, typer.Option(help="Most model calls (in chat: per message).")]
-BudgetOpt = Annotated[float, typer.Option(help="Most USD to spend on model (LLM) usage (in chat: per message).")]
+BudgetOpt = Annotated[float | None, typer.Option(
+    help="Most USD to spend on everything: the brain's tokens, tuning, evaluation and endpoint calls (in chat: per "
+         "message; default GTO_BUDGET, else no budget for billable actions, which are asked for, and $5 of brain "
+         "usage).", min=0)]
+TargetOpt = Annotated[str | None, typer.Option(
+    help="What the base model must reach to make tuning unnecessary, e.g. \"exact_match>=0.9\" (default GTO_TARGET).")]
 TimeoutOpt = Annotated[float, typer.Option(help="Most minutes (in chat: per message).")]
 MaxTokensOpt = Annotated[int, typer.Option(help="Most model tokens, input and output (in chat: per message).")]
 
@@ -37,8 +44,8 @@ def run(goal: Annotated[str | None, typer.Argument(help="What to tune, in plain 
         yes: YesFlag = False, model: ModelOpt = None, backend: BackendOpt = None, as_json: JsonFlag = False,
         resume: ResumeFlag = False, run_id: RunIdOpt = None,
         project: str | None = None, region: str | None = None, bucket: str | None = None,
-        max_calls: MaxCallsOpt = 40, budget: BudgetOpt = 5.0, timeout: TimeoutOpt = 360,
-        max_tokens: MaxTokensOpt = 2_000_000) -> None:
+        max_calls: MaxCallsOpt = 40, budget: BudgetOpt = None, timeout: TimeoutOpt = 360,
+        max_tokens: MaxTokensOpt = 2_000_000, target: TargetOpt = None) -> None:
     """Run the whole tuning workflow for one goal. Exit 0 when every success criterion holds."""
     from agent.runs import CONTINUE, drive
 
@@ -50,7 +57,7 @@ def run(goal: Annotated[str | None, typer.Argument(help="What to tune, in plain 
     console = Console(out=sys.stderr if as_json else sys.stdout)
     agent = _open(console, model=model, backend=backend, yes=yes, goal=goal or "",
                   resume=(run_id or "latest") if resume else None, project=project, region=region, bucket=bucket,
-                  limits=_limits(max_calls, budget, timeout, max_tokens))
+                  limits=_limits(max_calls, budget, timeout, max_tokens), budget=budget, target=target)
     result = drive(agent, goal or CONTINUE, console)
     if as_json:
         print(json.dumps(result.as_dict(), indent=2, ensure_ascii=False))
@@ -66,8 +73,8 @@ def run(goal: Annotated[str | None, typer.Argument(help="What to tune, in plain 
 @app.command()
 def chat(model: ModelOpt = None, backend: BackendOpt = None, yes: YesFlag = False, resume: ResumeFlag = False,
          run_id: RunIdOpt = None, project: str | None = None, region: str | None = None,
-         bucket: str | None = None, max_calls: MaxCallsOpt = 40, budget: BudgetOpt = 5.0, timeout: TimeoutOpt = 360,
-         max_tokens: MaxTokensOpt = 2_000_000) -> None:
+         bucket: str | None = None, max_calls: MaxCallsOpt = 40, budget: BudgetOpt = None, timeout: TimeoutOpt = 360,
+         max_tokens: MaxTokensOpt = 2_000_000, target: TargetOpt = None) -> None:
     """Talk to the agent: it tunes with you, asks before spending, and answers /status, /jobs and /help."""
     from agent.repl import Repl
 
@@ -75,14 +82,15 @@ def chat(model: ModelOpt = None, backend: BackendOpt = None, yes: YesFlag = Fals
     resume = resume or run_id is not None
     agent = _open(console, model=model, backend=backend, yes=yes, interactive=True, goal="(chat)",
                   resume=(run_id or "latest") if resume else None, project=project, region=region, bucket=bucket,
-                  limits=_limits(max_calls, budget, timeout, max_tokens))
+                  limits=_limits(max_calls, budget, timeout, max_tokens), budget=budget, target=target)
     raise typer.Exit(Repl(agent, console).loop())
 
 
-def _limits(max_calls: int, budget: float, timeout: float, max_tokens: int):  # noqa: ANN202 - agent.loop.Limits
+def _limits(max_calls: int, budget: float | None, timeout: float, max_tokens: int):  # noqa: ANN202 - agent.loop.Limits
     from agent.loop import Limits
 
-    return Limits(max_model_calls=max_calls, max_cost_usd=budget, max_seconds=timeout * 60, max_tokens=max_tokens)
+    cost = {"max_cost_usd": budget} if budget is not None else {}
+    return Limits(max_model_calls=max_calls, max_seconds=timeout * 60, max_tokens=max_tokens, **cost)
 
 
 def _open(console: Console, **options: object):  # noqa: ANN202 - returns agent.loop.Agent, imported lazily

@@ -14,6 +14,7 @@ from agent.request import Request, read_conversation
 from agent.transcript import Transcript
 from prompts import render
 from tools.context import ToolContext
+from tools.evaluation.targets import target_in_words
 from tools.registry import REGISTRY, ToolResult, dispatch
 from tools.results import job_of
 
@@ -32,7 +33,7 @@ class Limits:
 
     max_model_calls: int = 40
     max_tokens: int = 2_000_000
-    max_cost_usd: float = 5.0
+    max_cost_usd: float = 5.0  # the brain's usage, when no budget (ctx.spend: --budget, GTO_BUDGET) covers it all
     max_seconds: float = 6 * 3600
 
 
@@ -99,8 +100,11 @@ class Agent:
         request = self.conversation.read(goal, answering=answering)
         self._since = len(self.transcript.evidence.records)
         self._follow_place(request)
+        if (target := target_in_words(goal)) is not None:  # "target exact match 0.9": measure_base reads it
+            self.ctx.settings.target = str(target)
         t = self.totals
         self._spent = Totals(model_calls=t.model_calls, usage=Usage(**vars(t.usage)))
+        self.ctx.spend.begin(self.transcript.run_id)
         self.started = time.monotonic()
         nudges, worked = self.nudges, False
         while True:
@@ -140,6 +144,7 @@ class Agent:
         self.totals.model_calls += 1
         for key in ("input_tokens", "output_tokens", "cost_usd"):
             setattr(self.totals.usage, key, getattr(self.totals.usage, key) + getattr(turn.usage, key))
+        self.ctx.spend.llm_usd += turn.usage.cost_usd
         self.transcript.append(turn.message)
         if not turn.tool_calls:
             return False
@@ -224,7 +229,9 @@ class Agent:
         if tokens >= lim.max_tokens:
             raise LimitReached(f"Stopped at {tokens:,} model tokens (limit {lim.max_tokens:,}; raise it with "
                                "--max-tokens).")
-        if cost >= lim.max_cost_usd:
+        if (why := self.ctx.spend.over()) is not None:
+            raise LimitReached(why)
+        if self.ctx.spend.limit_usd is None and cost >= lim.max_cost_usd:
             raise LimitReached(f"Stopped at ${cost:.2f} of model usage (budget ${lim.max_cost_usd:.2f}; "
                                "raise it with --budget).")
         if time.monotonic() - self.started >= lim.max_seconds:

@@ -12,6 +12,9 @@ mid-call on handshake-era protocol versions, as an input_required round on 2026-
 tells the model to put the question to the user and gives the exact `gto call ... --yes` command that runs the
 step with the user's approval (in their terminal, or through Claude Code's Bash tool, whose permission prompt
 shows the command). Either way the result lands in the shared workspace.
+
+Budget: GTO_BUDGET (USD) in the server's environment caps what billable calls spend over the server's life
+(tools/spend/budget.py: one Spend on the one context every call shares); GTO_PRICES supplies your own prices.
 """
 
 from __future__ import annotations

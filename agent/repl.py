@@ -21,6 +21,7 @@ from tools.secrets import redact
 HELP = """Talk in plain words, e.g. "tune gemini-3.5-flash-lite on data/train.jsonl". Commands:
   /status        success criteria and the current job
   /jobs          every tuning job in this workspace
+  /spend         what this workspace has spent, and the budget (gto spend for the tables)
   /model [NAME]  show the brain, or switch to claude[:MODEL], gemini[:MODEL] or planner
   /save [PATH]   copy the transcript to PATH (it is saved as you go anyway)
   /help          this text
@@ -102,6 +103,9 @@ class Repl:
             if result.is_error:
                 self.console.error(result.content)
             show_jobs(self.console, self.agent.ctx, wide=arg == "--wide")
+        elif name == "/spend":
+            result = dispatch("spend_summary", {}, self.agent.ctx)
+            self.console.print(result.output.summary if result.output is not None else result.content)
         elif name == "/model":
             self._switch_model(arg)
         elif name == "/save":

@@ -61,7 +61,8 @@ class RunResult:
 def open_agent(*, model: str | Model | None = None, backend: str | None = None, yes: bool = False,
                  console: Console | None = None, workspace: Workspace | None = None, limits: Limits | None = None,
                  interactive: bool = False, resume: str | None = None, goal: str = "",
-                 project: str | None = None, region: str | None = None, bucket: str | None = None) -> Agent:
+                 project: str | None = None, region: str | None = None, bucket: str | None = None,
+                 budget: float | None = None, target: str | None = None) -> Agent:
     """An Agent ready to run, with a new transcript or a resumed one."""
     console = console or Console()
     workspace = workspace or Workspace.default()
@@ -74,9 +75,10 @@ def open_agent(*, model: str | Model | None = None, backend: str | None = None, 
     earlier = read_conversation(resumed.messages).requests if resumed else []
     said = read_request(goal, earlier).names if goal else (earlier[-1].names if earlier else Goal())
     from_goal = {k: v for k, v in place(said).items() if k not in flags}
-    settings = Settings.from_env(backend=backend, **from_goal, **flags)
+    settings = Settings.from_env(backend=backend, target=target, **from_goal, **flags)
     ctx = ToolContext(workspace=workspace, settings=settings, approve=Approver(console, yes=yes),
                       progress=console.progress)
+    budgeted(ctx, budget, console if interactive else None)
     backend_name = ctx.backend_name()
     backend_why = _backend_reason(backend, settings, backend_name)
     ctx.settings.backend = backend_name
@@ -94,6 +96,14 @@ def open_agent(*, model: str | Model | None = None, backend: str | None = None, 
     else:
         transcript = Transcript.start(workspace, goal, brain.name, REGISTRY.load().schema_hash(), backend_name)
     return Agent(brain, ctx, transcript, console, limits=limits, interactive=interactive, pinned=frozenset(flags))
+
+
+def budgeted(ctx: ToolContext, budget: float | None, asker: Console | None) -> None:
+    """--budget wins over GTO_BUDGET; in chat a person is asked to raise it (never by --yes), elsewhere it holds."""
+    if budget is not None:
+        ctx.spend.limit_usd, ctx.spend.source = budget, "--budget"
+    if asker is not None and asker.can_ask:
+        ctx.spend.ask_raise = asker.confirm
 
 
 def run_goal(goal: str, **options: Any) -> RunResult:
@@ -131,6 +141,8 @@ def attempt(agent: Agent, message: str, again: str) -> Outcome:
     except Exception as exc:  # a bug (a tool raising past dispatch): say it, keep the run, leave the trace to read
         outcome = Outcome("error", f"Unexpected error, a bug in gto: {type(exc).__name__}: {exc}. The traceback is "
                           f"in the transcript {agent.transcript.path}. {again}", traceback.format_exc())
+    finally:
+        agent.ctx.spend.close(agent.ctx.workspace)  # the brain's usage of this message goes to the ledger
     return outcome
 
 

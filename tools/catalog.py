@@ -278,8 +278,15 @@ class Catalog(BaseModel):
         return [*(model.tuning_locations or []), *(model.legacy_tuning_regions or [])] or self.tuning_regions
 
 
-@cache
 def catalog() -> Catalog:
+    """The packaged catalog, with the prices of the user's GTO_PRICES file (if any) laid over it."""
+    from tools.spend.prices import with_your_prices
+
+    return with_your_prices(packaged_catalog())
+
+
+@cache
+def packaged_catalog() -> Catalog:
     raw = tomllib.loads(resources.files("tools").joinpath("data/models.toml").read_text())
     return Catalog(limits=raw["limits"], tuning_regions=raw["regions"]["tuning"], models=raw["model"],
                    defaults=raw["defaults"],

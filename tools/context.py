@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from tools.errors import ToolError
 from tools.settings import BACKENDS, Settings, google_credentials_configured
+from tools.spend.budget import Spend
 from tools.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -37,6 +38,8 @@ class ToolContext:
     progress: Callable[[Progress], None] | None = None
     # An optional LLM judge for compare_models: (prompt, reference, answer) -> score in [0, 1].
     judge: Callable[[str, str, str], float] | None = None
+    # The request's budget and what it has spent: billable tools check it before acting (tools/spend/).
+    spend: Spend = field(default_factory=Spend.from_env)
     _backends: dict[str, TuningBackend] = field(default_factory=dict)
 
     @classmethod

@@ -17,6 +17,7 @@ class Settings(BaseModel):
     region: str | None = None
     bucket: str | None = None
     backend: str | None = None
+    target: str | None = None  # what the base model must reach to make tuning unnecessary (tools/evaluation/)
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
@@ -25,6 +26,7 @@ class Settings(BaseModel):
             "region": os.environ.get("GOOGLE_CLOUD_LOCATION") or os.environ.get("GOOGLE_CLOUD_REGION"),
             "bucket": os.environ.get("GTO_BUCKET"),
             "backend": os.environ.get("GTO_BACKEND"),
+            "target": os.environ.get("GTO_TARGET"),
         }
         env.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**env)

@@ -67,7 +67,7 @@ class PlannerModel:
         s = self.settings
         goal = goal.merge(Goal(project=s.project, region=s.region, bucket=s.bucket) if s else self.defaults)
         content = Plan(goal, history, self.backend, self.interactive, said[-1][0] if said else -1, request,
-                       self.base_models).next()
+                       self.base_models, target=s.target if s else None).next()
         text = "".join(b.get("text", "") for b in content if b["type"] == "text")
         if on_text and text:
             on_text(text)
@@ -77,8 +77,10 @@ class PlannerModel:
 
 class Plan:
     def __init__(self, goal: Goal, history: list[Seen], backend: str, interactive: bool, said_at: int = -1,
-                 request: Request | None = None, base_models: dict[str, str] | None = None):
+                 request: Request | None = None, base_models: dict[str, str] | None = None,
+                 target: str | None = None):
         self.goal, self.history, self.interactive, self.said_at = goal, history, interactive, said_at
+        self.target = target  # the user's quality target: the base model is measured against it before tuning
         self.request = request
         self.backend = goal.backend or backend
         # Tools take a bucket by name; a goal may write it as gs://NAME.
@@ -127,7 +129,8 @@ class Plan:
         failed = self.failure_stop(last)
         if failed is not None:
             return failed
-        for phase in (self.preflight, self.dataset, self.job, self.monitor, self.evaluate, self.deliver):
+        for phase in (self.preflight, self.dataset, self.baseline, self.job, self.monitor, self.evaluate,
+                      self.deliver):
             action = phase()
             if action is not None:
                 return action
@@ -213,6 +216,21 @@ class Plan:
             return self.calls([("upload_to_gcs", self._drop_none(
                 {"path": p, "bucket": self.bucket, "backend": self.backend})) for p in missing],
                 "Phase 2: uploading the data.")
+        return None
+
+    def baseline(self) -> list[dict[str, Any]] | None:
+        """Issue 15, tune only when it pays: with a target, measure the prompted base model first, and stop when it
+        already meets the target (the user's next words, such as "tune anyway", let the plan go on)."""
+        if self.target is None or self.job_info() is not None:
+            return None
+        seen = self.last("measure_base")
+        if seen is None:
+            train, val = self.datasets()
+            return self.call("measure_base", self._drop_none(
+                {"training_path": train, "heldout_path": val, "base_model": self.base_model, "backend": self.backend,
+                 "target": self.target}), "Measuring the base model with the dataset's prompt before tuning.")
+        if seen.result.get("meets_target") and not self.spoke_since(seen):
+            return self.stop(f"{seen.result.get('verdict')} Say \"tune anyway\" if you want a tuned model regardless.")
         return None
 
     def job(self) -> list[dict[str, Any]] | None:

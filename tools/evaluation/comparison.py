@@ -14,6 +14,7 @@ from tools.backends.base import Checkpoint, GenerateRequest, JobInfo, TuningBack
 from tools.evaluation.checkpoints import CheckpointRow, checkpoint_rows, job_metrics, pick
 from tools.context import ToolContext
 from tools.evaluation.heldout import Example, held_out_examples, truncate
+from tools.evaluation.inference_spend import check_inference
 
 from tools.errors import ToolError, ToolInput
 from tools.registry import tool
@@ -161,20 +162,25 @@ def compare_models(args: CompareModelsInput, ctx: ToolContext) -> CompareModelsO
     answers: dict[str, list[tuple[str, float]]] = {"base": [], "tuned": []}
     kept: list[Example] = []
     errors: list[str] = []
-    for ex in examples:
-        # Room for the reference and then some (about 2 characters a token is generous for any tokenizer);
-        # a cap keeps a rambling base model from costing minutes on a CPU.
-        limit = args.max_output_tokens or min(1024, len(ex.reference) // 2 + 32)
-        request = GenerateRequest(contents=ex.contents, system_instruction=ex.system_instruction, temperature=0,
-                                  max_output_tokens=limit)
+    # Room for the reference and then some (about 2 characters a token is generous for any tokenizer);
+    # a cap keeps a rambling base model from costing minutes on a CPU.
+    requests = [GenerateRequest(contents=ex.contents, system_instruction=ex.system_instruction, temperature=0,
+                                max_output_tokens=args.max_output_tokens or min(1024, len(ex.reference) // 2 + 32))
+                for ex in examples]
+    charge = check_inference(ctx, backend.name, job.base_model, requests * 2, "compare_models", job.job_id)
+    sent = []
+    for ex, request in zip(examples, requests):
         try:
             pair = {name: backend.generate(target, request) for name, target in (("base", base), ("tuned", tuned))}
         except (ToolError, OSError) as exc:
             errors.append(f"line {ex.line}: {exc}")
             continue
         kept.append(ex)
+        sent += pair.values()
         for name, result in pair.items():
             answers[name].append((result.text, result.latency_s))
+    if charge is not None:
+        charge.done(sent)
     if not kept:
         raise ToolError(f"No example could be answered by both models ({len(errors)} failed): {errors[0]}",
                         "Check that the endpoint is up with test_endpoint.")
@@ -295,9 +301,14 @@ def test_endpoint(args: TestEndpointInput, ctx: ToolContext) -> TestEndpointOutp
                 model=target, contents=p, config=config).text) for p in prompts]
             via = f"google-genai over HTTP ({base_url}, generateContent)"
     else:
-        samples = [_timed(p, lambda p=p: backend.generate(target, GenerateRequest(
-            contents=[{"role": "user", "parts": [{"text": p}]}], system_instruction=system,
-            max_output_tokens=128)).text) for p in prompts]
+        requests = [GenerateRequest(contents=[{"role": "user", "parts": [{"text": p}]}], system_instruction=system,
+                                    max_output_tokens=128) for p in prompts]
+        charge = check_inference(ctx, backend.name, job.base_model if job else target, requests, "test_endpoint",
+                                 job.job_id if job else None)
+        samples = [_timed(r.contents[0]["parts"][0]["text"], lambda r=r: backend.generate(target, r).text)
+                   for r in requests]
+        if charge is not None:
+            charge.done([])  # the answers' token counts are not kept here: the estimate stands
         via = f"{backend.name} backend generate"
     good = [s.latency_s for s in samples if s.ok]
     return TestEndpointOutput(ok=all(s.ok for s in samples), endpoint=target, via=via, samples=samples,

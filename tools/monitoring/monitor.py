@@ -16,6 +16,7 @@ from tools.backends.base import EVAL_LOSS, TRAIN_LOSS, JobInfo, JobState, Metric
 from tools.context import ToolContext
 
 from tools.errors import ToolError, ToolInput
+from tools.training.tuning_spend import settle_job
 from tools.registry import tool
 
 Reason = Literal["completed", "failed", "cancelled", "anomaly", "time_limit"]
@@ -95,6 +96,7 @@ def follow(ctx: ToolContext, job_id: str, *, timeout_s: float, poll_interval_s: 
             continue
         polls += 1
         ctx.workspace.record_job(job)
+        settle_job(ctx, job)
         if backend.name != "local":  # the local trainer writes its metrics to this same workspace itself
             for name, points in fresh.items():
                 ctx.workspace.add_metrics(job_id, name, points)

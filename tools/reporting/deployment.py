@@ -148,10 +148,12 @@ def _usd(value: float | None) -> str:
 
 
 def cost_lines(f: JobFacts) -> list[str]:
+    from tools.reporting.spend_facts import ledger_lines
+
     estimate, actual = cost_facts(f)
     if not estimate and not actual:
         return ["_Not available: no cost estimate was recorded (estimate_cost or create_tuning_job) and the "
-                "service reported no billable tokens._"]
+                "service reported no billable tokens._", *ledger_lines(f)]
     lines = ["| | training | per request (inference) | basis |", "|---|---|---|---|"]
     for label, c in (("estimate", estimate), ("actual", actual)):
         if c:
@@ -166,6 +168,7 @@ def cost_lines(f: JobFacts) -> list[str]:
         lines += ["", f"Prices: {priced['price_source']}" + (f", as of {priced['price_as_of']}"
                                                              if priced.get("price_as_of") else "") + "."]
     lines += [f"- {note}" for note in priced.get("notes", [])]
+    lines += ledger_lines(f)
     per_request = (actual or {}).get("per_request_usd") or (estimate or {}).get("per_request_usd")
     if per_request is not None:
         lines += ["", f"Projected inference: {_usd(per_request)} per request, {_usd(per_request * 1000)} per "

@@ -15,6 +15,7 @@ from tools.context import ToolContext
 from tools.reporting.deployment import cost_lines, endpoint_section
 from tools.reporting.facts import JobFacts, fmt_duration, gather, now_text, num, pct
 from tools.reporting.plots import accuracy_plot, loss_plot, sweep_plot
+from tools.reporting.spend_facts import attach, baseline_lines
 from tools.errors import ToolInput
 from tools.registry import tool
 from tools.secrets import redact
@@ -45,6 +46,8 @@ def write_report(args: WriteReportInput, ctx: ToolContext) -> ReportOutput:
     Covers pre-flight, dataset statistics, hyperparameters, training health, checkpoints, tuned-vs-base evaluation,
     the endpoint with Python and curl examples, cost, and recommendations."""
     all_facts = [gather(ctx, job_id) for job_id in args.job_ids]
+    for facts in all_facts:
+        attach(ctx, facts)  # the ledger's rows and the base model measured before tuning (issue 15)
     name = _safe(args.job_ids[0]) if len(args.job_ids) == 1 else f"sweep-{_safe(args.job_ids[0])}-{len(args.job_ids)}"
     out = Path(args.output_dir).expanduser() if args.output_dir else ctx.workspace.dir("reports", name)
     out.mkdir(parents=True, exist_ok=True)
@@ -211,7 +214,8 @@ def checkpoints(f: JobFacts, chosen: str | None, reason: str | None, by_tool: bo
 def evaluation(f: JobFacts) -> list[str]:
     cmp = f.result("compare_models")
     if not cmp:
-        return ["_Not available: compare_models was not run, so there are no tuned-vs-base numbers._"]
+        return ["_Not available: compare_models was not run, so there are no tuned-vs-base numbers._",
+                *baseline_lines(f)]
     lines = [f"{cmp['n']} held-out prompts from `{cmp['prompts_source']}`; tuned `{cmp['tuned_target']}` against "
              f"base `{cmp['base_target']}`. Intervals are 95% paired bootstrap intervals of the difference.", "",
              "| metric | base | tuned | difference | 95% CI | n |", "|---|---|---|---|---|---|"]
@@ -226,7 +230,7 @@ def evaluation(f: JobFacts) -> list[str]:
                   for e in cmp["examples"]]
     if cmp.get("details_path"):
         lines += ["", f"Every example with its scores: `{cmp['details_path']}`."]
-    return lines
+    return lines + baseline_lines(f)
 
 
 def _count(value: int | None) -> str:

@@ -10,6 +10,7 @@ from tools.catalog import ModelInfo, catalog, default_tuning_model, today
 from tools.context import ToolContext
 from tools.errors import ToolError, ToolInput
 from tools.registry import tool
+from tools.spend.prices import is_yours
 
 PRICE_PAGE = "https://cloud.google.com/vertex-ai/generative-ai/pricing"
 
@@ -163,7 +164,9 @@ def _usd(tokens: int | None, price_per_m: float | None) -> float | None:
 
 def _training_summary(model: ModelInfo, tokens: int | None, epochs: int | None, price: float | None,
                       cost: float | None, per_epoch: float | None, estimated: bool) -> str:
-    basis = f"prices as of {model.as_of}" + (", estimated token count" if estimated else "")
+    dated = f"as of {model.as_of}" if model.as_of != "your file" else "from GTO_PRICES"
+    basis = (f"your price, {dated}" if is_yours(model.source) else f"prices {dated}") + \
+        (", estimated token count" if estimated else "")
     if model.backend == "local" and price == 0:
         passes = f"{tokens:,} tokens x {epochs} epochs" if tokens is not None and epochs is not None else "any size"
         return f"$0.00: {model.id} trains on this machine, free ({passes})."

@@ -14,6 +14,7 @@ from tools.catalog import LOCAL_BASE_MODEL, ModelInfo, catalog, default_tuning_m
 from tools.context import ToolContext
 from tools.training.cost import CostEstimate, actual_cost, training_cost
 from tools.training.job_requests import claim, earlier_attempt, request_key
+from tools.training.tuning_spend import budget_note, check_tuning, record_tuning, refusal, settle_job
 from tools.errors import ToolError, ToolInput
 from tools.registry import tool
 
@@ -173,6 +174,8 @@ def cost_question(args: CreateTuningJobInput, ctx: ToolContext) -> str | None:
     _, live, confirmed = earlier_attempt(request_key(args, backend.name, ctx), backend, ctx, remote=False)
     if live is not None and confirmed:
         return None
+    if refusal(ctx, backend.name, _estimate(args, ctx, backend.name)) is not None:
+        return None  # over budget: the tool says so with the numbers, and nothing is asked
     args._consent_asked = True
     return question(args, ctx, backend, model)
 
@@ -187,7 +190,8 @@ def question(args: CreateTuningJobInput, ctx: ToolContext, backend: TuningBacken
     where = f"project {ctx.settings.project or '(from your gcloud configuration)'}, {getattr(backend, 'region', '')}"
     warning = region_warning(model, backend)
     return (f"Start a Vertex AI tuning job: {args.base_model} on {args.training_dataset_uri} ({epochs}; {where})? "
-            f"{summary}" + (f" Note: {warning}" if warning else ""))
+            f"{summary}" + (f" Note: {warning}" if warning else "")
+            + budget_note(ctx, _estimate(args, ctx, backend.name)))
 
 
 @tool(consent=cost_question)
@@ -205,6 +209,7 @@ def create_tuning_job(args: CreateTuningJobInput, ctx: ToolContext) -> CreateTun
         ctx.workspace.record_job(live)
         return CreateTuningJobOutput(job=live, estimated_cost=cost, reused=True, warnings=warnings)
     try:
+        check_tuning(ctx, backend.name, cost)
         if backend.name != "local" and not args._consent_asked:
             # The consent check saw this call's job live, and it has ended since: a new job costs money, so ask.
             if not ctx.approve("create_tuning_job", question(args, ctx, backend, model)):
@@ -216,6 +221,7 @@ def create_tuning_job(args: CreateTuningJobInput, ctx: ToolContext) -> CreateTun
         if info.client_request_id is None:
             info = info.model_copy(update={"client_request_id": rid})
         ctx.workspace.record_job(info)
+        record_tuning(ctx, info, cost, backend.name)
     finally:
         ctx.workspace.release_request(rid, token)
     return CreateTuningJobOutput(job=info, estimated_cost=cost, reused=False, warnings=warnings)
@@ -230,6 +236,7 @@ def get_job(args: JobRef, ctx: ToolContext) -> GetJobOutput:
     cost = None
     if info.data_stats and info.data_stats.total_billable_token_count:
         cost = actual_cost(info.base_model, info.data_stats.total_billable_token_count, info.epochs)
+        settle_job(ctx, info)
     return GetJobOutput(job=info, actual_cost=cost)
 
 
