@@ -27,6 +27,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import replace
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -70,7 +71,10 @@ def build_server(ctx_factory: Callable[[], ToolContext] = ToolContext.default) -
     def base_context() -> ToolContext:
         # One context for the server's life so loaded backends (SDK clients) are reused across calls.
         if not contexts:
-            contexts.append(ctx_factory())
+            ctx = ctx_factory()
+            if ctx.allowed_roots is None:
+                ctx = replace(ctx, allowed_roots=allowed_roots(ctx.workspace))
+            contexts.append(ctx)
         return contexts[0]
 
     async def list_tools(_: ServerRequestContext[Any], __: Any) -> types.ListToolsResult:
@@ -103,6 +107,13 @@ def build_server(ctx_factory: Callable[[], ToolContext] = ToolContext.default) -
         on_list_tools=list_tools,
         on_call_tool=call_tool,
     )
+
+
+def allowed_roots(workspace: Workspace) -> tuple[Path, ...]:
+    """Where tools called over MCP may read and write: the project (Claude Code's CLAUDE_PROJECT_DIR, else the
+    folder the server started in) and the workspace. A model steered by a file it read cannot reach beyond them."""
+    project = os.environ.get("CLAUDE_PROJECT_DIR", "").strip() or os.getcwd()
+    return (Path(project).resolve(), workspace.root)
 
 
 def _version() -> str:

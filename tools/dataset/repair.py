@@ -20,7 +20,7 @@ from tools.dataset.gemini_format import (
     BOM, CONTENT_KEYS, DATA_KEYS, META_KEYS, SYSTEM_KEYS, TOP_KEYS, check_example, parse_line,
 )
 from tools.dataset.openai_chat import from_messages
-from tools.dataset.paths import local_file
+from tools.dataset.paths import confined, local_file
 from tools.errors import ToolError, ToolInput
 from tools.registry import tool
 
@@ -42,8 +42,8 @@ class FixResult(BaseModel):
 
 def repair(path: str, output_path: str | None, ctx: ToolContext) -> FixResult:
     """Write the repaired copy, the rejects and the change log; the input file is only read."""
-    source = local_file(path, "dataset")
-    out = Path(output_path).expanduser() if output_path else source.with_name(f"{_stem(source)}.fixed.jsonl")
+    source = local_file(path, "dataset", ctx)
+    out = confined(output_path, ctx, "output path") if output_path else source.with_name(f"{_stem(source)}.fixed.jsonl")
     rejects = out.with_name(f"{_stem(out)}.rejects.jsonl")
     changelog = out.with_name(f"{_stem(out)}.changelog.jsonl")
     for target in (out, rejects, changelog):

@@ -12,6 +12,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from tools.context import ToolContext
+from tools.dataset.paths import confined, local_file
 from tools.errors import ToolError, ToolInput
 from tools.registry import tool
 
@@ -46,16 +47,14 @@ def split_dataset(args: SplitDatasetInput, ctx: ToolContext) -> SplitResult:
     NAME.val.jsonl (same lines, original order within each) and leaves the input untouched. Use the two outputs
     for validate_dataset, upload and create_tuning_job; a validation set enables eval metrics, checkpoint choice on
     held-out loss and compare_models."""
-    source = Path(args.path).expanduser()
-    if not source.is_file():
-        raise ToolError(f"{source} is not a file", "give the path of the training JSONL")
+    source = local_file(args.path, "training file", ctx)
     lines = _examples(source)
     if len(lines) < MIN_EXAMPLES:
         raise ToolError(f"{source} has {len(lines)} examples; holding some out needs at least {MIN_EXAMPLES}",
                         "tune on all of them without a validation set, or pass a separate validation file")
     held = min(max(1, round(len(lines) * args.validation_fraction)), args.max_validation_examples)
     chosen = set(random.Random(args.seed).sample(range(len(lines)), held))
-    out_dir = Path(args.output_dir).expanduser() if args.output_dir else source.parent
+    out_dir = confined(args.output_dir, ctx, "output folder") if args.output_dir else source.parent
     stem = source.name.removesuffix(".jsonl")
     train_path, val_path = out_dir / f"{stem}.train.jsonl", out_dir / f"{stem}.val.jsonl"
     if source.resolve() in (train_path.resolve(), val_path.resolve()):

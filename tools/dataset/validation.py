@@ -92,8 +92,8 @@ def validate(path: str, validation_path: str | None, base_model: str, ctx: ToolC
     """validate_dataset as a library call; `workers` overrides the number of scanning processes."""
     model = catalog().get(base_model)
     limits = catalog().limits
-    train_path = local_file(path, "training file")
-    val_path = local_file(validation_path, "validation file") if validation_path else None
+    train_path = local_file(path, "training file", ctx)
+    val_path = local_file(validation_path, "validation file", ctx) if validation_path else None
     if val_path is not None and val_path.resolve() == train_path.resolve():
         raise ToolError(f"The validation file is the training file ({path}).",
                         "Pass a separate validation file, or none.")
@@ -137,7 +137,7 @@ def dataset_stats(path: str, ctx: ToolContext, base_model: str = "gemini-2.5-fla
                             "Validate the local file it came from (upload_to_gcs records the link), or pass the "
                             "numbers (training_tokens / example_count) directly.")
         return stats
-    local = local_file(path, "dataset")
+    local = local_file(path, "dataset", ctx)
     key = str(local.resolve())
     stat = local.stat()
     stats = ctx.workspace.dataset(key)

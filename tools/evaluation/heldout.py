@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
+from tools.dataset.paths import confined
 from tools.errors import ToolError
 
 if TYPE_CHECKING:
@@ -98,7 +99,7 @@ def local_path(ctx: ToolContext, uri: str) -> Path:
             raise ToolError(f"No local copy of {uri} is known.",
                             "Pass prompts_path: a local JSONL file of held-out Gemini examples.")
         uri = source
-    path = Path(uri).expanduser()
+    path = confined(uri, ctx, "prompt file")
     if not path.is_file():
         raise ToolError(f"Prompt file {path} does not exist.", "Pass prompts_path with an existing JSONL file.")
     return path

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from tools.backends.base import EVAL_ACCURACY, EVAL_LOSS, TRAIN_ACCURACY, TRAIN_LOSS
 from tools.context import ToolContext
+from tools.dataset.paths import confined
 from tools.reporting.deployment import cost_lines, endpoint_section
 from tools.reporting.facts import JobFacts, fmt_duration, gather, now_text, num, pct
 from tools.reporting.plots import accuracy_plot, loss_plot, sweep_plot
@@ -45,7 +46,7 @@ def write_report(args: WriteReportInput, ctx: ToolContext) -> ReportOutput:
     the endpoint with Python and curl examples, cost, and recommendations."""
     all_facts = [gather(ctx, job_id) for job_id in args.job_ids]
     name = _safe(args.job_ids[0]) if len(args.job_ids) == 1 else f"sweep-{_safe(args.job_ids[0])}-{len(args.job_ids)}"
-    out = Path(args.output_dir).expanduser() if args.output_dir else ctx.workspace.dir("reports", name)
+    out = confined(args.output_dir, ctx, "report folder") if args.output_dir else ctx.workspace.dir("reports", name)
     out.mkdir(parents=True, exist_ok=True)
     lines: list[str] = []
     plots: list[Path] = []

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field, PrivateAttr
 from tools.backends.base import JobInfo, TuningSpec
 from tools.catalog import LOCAL_BASE_MODEL, ModelInfo, catalog
 from tools.context import ToolContext
+from tools.dataset.paths import confined
 from tools.training.cost import CostEstimate, actual_cost, training_cost
 from tools.training.job_requests import claim, earlier_attempt, request_key
 from tools.errors import ToolError, ToolInput
@@ -130,6 +131,8 @@ def spec_for(args: CreateTuningJobInput, model: ModelInfo | None, request_id: st
 def _check_files(args: CreateTuningJobInput, ctx: ToolContext) -> None:
     limits = catalog().limits
     for role, uri in (("training", args.training_dataset_uri), ("validation", args.validation_dataset_uri)):
+        if uri and ("://" not in uri or uri.startswith("file://")):  # a local path the local backend would copy
+            confined(uri.removeprefix("file://"), ctx, f"{role} dataset")
         stats = ctx.workspace.dataset(uri) if uri else None
         if not stats:
             continue
