@@ -40,6 +40,7 @@ from mcp.server.stdio import stdio_server
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from tools.context import Progress, ToolContext
+from tools.errors import FrontEndInterrupt
 from tools.registry import REGISTRY, Tool, ToolResult, dispatch
 from tools.secrets import redact
 from tools.workspace import Workspace
@@ -142,7 +143,7 @@ def error_result(message: str) -> types.CallToolResult:
     return types.CallToolResult(content=[types.TextContent(type="text", text=redact(message))], is_error=True)
 
 
-class AskUser(Exception):
+class AskUser(FrontEndInterrupt):
     """Raised in the worker on 2026-07-28+ connections: the consent question must go out as an input_required round."""
 
     def __init__(self, question: str, digest: str):
