@@ -14,6 +14,7 @@ from agent.console import Console
 from agent.tool_commands import JsonFlag, YesFlag, BackendOpt, commands, invoke
 from tools.errors import ToolError
 from tools.registry import REGISTRY
+from tools.secrets import redact_obj
 
 app = typer.Typer(name="gto", help="Gemini tuning orchestrator: validate data, tune on Vertex AI or locally, "
                   "watch, evaluate, serve and report; or let the agent do it all with `gto run`.",
@@ -53,7 +54,7 @@ def run(goal: Annotated[str | None, typer.Argument(help="What to tune, in plain 
                   limits=_limits(max_calls, budget, timeout, max_tokens))
     result = drive(agent, goal or CONTINUE, console)
     if as_json:
-        print(json.dumps(result.as_dict(), indent=2, ensure_ascii=False))
+        print(json.dumps(redact_obj(result.as_dict()), indent=2, ensure_ascii=False))
     else:
         console.print()
         if result.job_id:  # without a job the summary is the criteria table below
