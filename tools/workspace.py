@@ -9,11 +9,12 @@ import os
 import secrets
 import socket
 import sqlite3
+import stat
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from tools.backends.base import JobInfo, MetricPoint
 
@@ -71,13 +72,28 @@ CREATE TABLE IF NOT EXISTS runs (
 """
 
 
+# The workspace holds transcripts (the user's data and the model's words), logs and datasets: only its owner reads it,
+# whatever the umask. Folders 0700, files 0600, set when made and tightened when an older workspace is opened.
+DIR_MODE = 0o700
+FILE_MODE = 0o600
+DB_FILES = ("state.db", "state.db-wal", "state.db-shm")
+OWN_FOLDERS = ("transcripts", "logs", "reports", "results", "evaluations", "local")
+
+
 class Workspace:
     def __init__(self, root: Path | str):
         self.root = Path(root).resolve()
+        fresh = not self.root.exists()
         self.root.mkdir(parents=True, exist_ok=True)
+        if fresh or stat.S_IMODE(self.root.stat().st_mode) != DIR_MODE:
+            tighten(self.root)
         self.db_path = self.root / "state.db"
+        if not self.db_path.exists():
+            os.close(os.open(self.db_path, os.O_WRONLY | os.O_CREAT, FILE_MODE))  # sqlite opens what is there
         with self.connect() as db:
             db.executescript(SCHEMA)
+        for name in DB_FILES:  # SQLite gives -wal and -shm the database's mode; an old one may predate that
+            _chmod(self.root / name, FILE_MODE)
 
     @classmethod
     def default(cls) -> Workspace:
@@ -96,8 +112,16 @@ class Workspace:
             db.close()
 
     def dir(self, *parts: str) -> Path:
-        path = self.root.joinpath(*parts)
-        path.mkdir(parents=True, exist_ok=True)
+        """A folder of the workspace, made (owner only) if missing."""
+        path = self.root
+        for part in parts:
+            path = path / part
+            if not path.is_dir():
+                try:
+                    path.mkdir(mode=DIR_MODE)
+                except FileExistsError:  # made meanwhile by another process
+                    pass
+                _chmod(path, DIR_MODE)  # mkdir's mode passes through the umask
         return path
 
     def save_job(self, info: JobInfo) -> None:
@@ -225,6 +249,37 @@ class Workspace:
         with self.connect() as db:
             rows = db.execute(query + " ORDER BY id", params).fetchall()
         return [{**dict(r), "data": json.loads(r["data"]) if r["data"] else None} for r in rows]
+
+
+def open_private(path: Path, mode: str = "a", encoding: str | None = "utf-8") -> IO[Any]:
+    """Open a file for writing ("a", "w", "ab", "wb") that only its owner can read, whatever the umask."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if mode.startswith("a") else os.O_TRUNC)
+    fd = os.open(path, flags, FILE_MODE)
+    _chmod(path, FILE_MODE)  # an existing file keeps its old mode through os.open
+    return os.fdopen(fd, mode, encoding=None if "b" in mode else encoding)
+
+
+def tighten(root: Path) -> None:
+    """Make the workspace's folders 0700 and its files 0600 (one made before gto kept it private). Only what gto
+    writes is touched: GTO_HOME may name a folder that also holds the user's own files."""
+    _chmod(root, DIR_MODE)
+    for name in (*DB_FILES, "chat_history"):
+        _chmod(root / name, FILE_MODE)
+    for top in OWN_FOLDERS:
+        for folder, dirs, files in os.walk(root / top):
+            _chmod(Path(folder), DIR_MODE)
+            for name in files:
+                _chmod(Path(folder, name), FILE_MODE)
+
+
+def _chmod(path: Path, mode: int) -> None:
+    try:
+        if not path.is_symlink() and stat.S_IMODE(path.stat().st_mode) != mode:
+            path.chmod(mode)
+    except FileNotFoundError:
+        pass
+    except PermissionError:  # not ours (a shared workspace someone else made): leave it, it still works
+        pass
 
 
 def _abandoned(claim: sqlite3.Row, older_than: float) -> bool:

@@ -20,6 +20,7 @@ from tools.dataset.file_rules import file_rules, leakage, token_stats, validatio
 from tools.errors import ToolError, ToolInput
 from tools.registry import tool
 from tools.tokens import get_counter
+from tools.workspace import open_private
 
 
 class ProblemExample(BaseModel):
@@ -100,7 +101,7 @@ def validate(path: str, validation_path: str | None, base_model: str, ctx: ToolC
     counter = get_counter(model.id, sum(p.stat().st_size for p in (train_path, val_path) if p is not None))
     stamp = time.strftime("%Y%m%d-%H%M%S")
     report = ctx.workspace.dir("reports") / f"validate-{train_path.stem}-{stamp}-{time.time_ns() % 10**6:06d}.jsonl"
-    with report.open("wb") as out:
+    with open_private(report, "wb") as out:
         files = [(train_path, "train", ProblemLog(out, "train"))]
         if val_path is not None:
             files.append((val_path, "validation", ProblemLog(out, "validation")))

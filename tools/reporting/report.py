@@ -18,6 +18,7 @@ from tools.reporting.plots import accuracy_plot, loss_plot, sweep_plot
 from tools.errors import ToolInput
 from tools.registry import tool
 from tools.secrets import redact
+from tools.workspace import open_private
 from tools.reporting.summary import advice_markdown, compare_jobs, job_rows, render_summary, rows_table
 
 __all__ = ["compare_jobs", "render_summary", "write_report"]
@@ -73,7 +74,8 @@ def write_report(args: WriteReportInput, ctx: ToolContext) -> ReportOutput:
         sections += list(SECTIONS)
     path = out / "report.md"
     # Facts come from logged results (already redacted) and the backend (error texts): redact once more on the way out.
-    path.write_text(redact("\n".join(lines).rstrip() + "\n"), encoding="utf-8")
+    with open_private(path, "w") as report:
+        report.write(redact("\n".join(lines).rstrip() + "\n"))
     return ReportOutput(path=str(path), plots=[str(p) for p in plots], sections=sections, missing=missing)
 
 
