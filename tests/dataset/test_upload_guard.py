@@ -8,10 +8,14 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from conftest import gemini_example
 
 from tools.context import ToolContext
 from tools.registry import REGISTRY, dispatch
+
+
+def gemini_example(i: int) -> dict[str, object]:
+    return {"contents": [{"role": "user", "parts": [{"text": f"Question {i}?"}]},
+                         {"role": "model", "parts": [{"text": f"Answer {i}."}]}]}
 
 
 def _write(path: Path, rows: list[object]) -> Path:
