@@ -124,25 +124,48 @@ class Workspace:
                 _chmod(path, DIR_MODE)  # mkdir's mode passes through the umask
         return path
 
-    def save_job(self, info: JobInfo) -> None:
+    def save_job(self, info: JobInfo) -> JobInfo:
+        """Save a job as it moves forward and return what is stored: a snapshot taken before the job ended never
+        brings it back to RUNNING, and checkpoints only accumulate. The read and the write are one transaction, so
+        two processes saving at once cannot interleave between them."""
         now = time.time()
-        created = info.created_at.timestamp() if info.created_at else now
         with self.connect() as db:
-            db.execute(
-                "INSERT INTO jobs (job_id, backend, state, client_request_id, created_at, updated_at, info)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT(job_id) DO UPDATE SET state=excluded.state, updated_at=excluded.updated_at,"
-                " info=excluded.info, client_request_id=COALESCE(jobs.client_request_id, excluded.client_request_id)",
-                (info.job_id, info.backend, info.state.value, info.client_request_id, created, now,
-                 info.model_dump_json()),
-            )
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                row = db.execute("SELECT info FROM jobs WHERE job_id = ?", (info.job_id,)).fetchone()
+                stored = merge_job(JobInfo.model_validate_json(row["info"]), info) if row else info
+                created = stored.created_at.timestamp() if stored.created_at else now
+                db.execute(
+                    "INSERT INTO jobs (job_id, backend, state, client_request_id, created_at, updated_at, info)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT(job_id) DO UPDATE SET state=excluded.state, updated_at=excluded.updated_at,"
+                    " info=excluded.info,"
+                    " client_request_id=COALESCE(jobs.client_request_id, excluded.client_request_id)",
+                    (stored.job_id, stored.backend, stored.state.value, stored.client_request_id, created, now,
+                     stored.model_dump_json()),
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        return stored
 
     def record_job(self, info: JobInfo) -> None:
-        """Save a JobInfo; a request id already held by another record (another workspace's job) is not copied."""
+        """Save a JobInfo a tool fetched; a request id already held by another record (another workspace's job) is
+        not copied. A job the local JobStore manages is left to it: its trainer is the authority."""
+        if info.backend == "local" and self._managed_locally(info.job_id):
+            return
         try:
             self.save_job(info)
         except sqlite3.IntegrityError:
             self.save_job(info.model_copy(update={"client_request_id": None}))
+
+    def _managed_locally(self, job_id: str) -> bool:
+        with self.connect() as db:
+            try:  # the local backend's own table (tools/backends/local/jobs.py), made with its first job
+                return db.execute("SELECT 1 FROM local_jobs WHERE job_id = ?", (job_id,)).fetchone() is not None
+            except sqlite3.OperationalError:
+                return False
 
     def get_job(self, job_id: str) -> JobInfo | None:
         with self.connect() as db:
@@ -249,6 +272,24 @@ class Workspace:
         with self.connect() as db:
             rows = db.execute(query + " ORDER BY id", params).fetchall()
         return [{**dict(r), "data": json.loads(r["data"]) if r["data"] else None} for r in rows]
+
+
+def merge_job(stored: JobInfo, incoming: JobInfo) -> JobInfo:
+    """What to keep when `incoming` is saved over `stored`: an ended job stays ended (a stale snapshot loses), and the
+    checkpoints are the union of both by id (the newer view of each wins, one default at most)."""
+    if stored.state.ended and not incoming.state.ended:
+        newer, older = stored, incoming
+    else:
+        newer, older = incoming, stored
+    known = {c.checkpoint_id for c in newer.checkpoints}
+    has_default = any(c.is_default for c in newer.checkpoints)
+    extra = [c.model_copy(update={"is_default": c.is_default and not has_default})
+             for c in older.checkpoints if c.checkpoint_id not in known]
+    if not extra:
+        return newer
+    merged = newer.model_copy(deep=True)
+    merged.checkpoints = sorted([*merged.checkpoints, *extra], key=lambda c: (c.step or 0, c.checkpoint_id))
+    return merged
 
 
 def open_private(path: Path, mode: str = "a", encoding: str | None = "utf-8") -> IO[Any]:

@@ -241,6 +241,9 @@ def list_jobs(args: ListJobsInput, ctx: ToolContext) -> ListJobsOutput:
     """The tuning jobs this workspace knows, newest first, plus those Vertex AI lists for the project."""
     jobs = {j.job_id: j for j in ctx.workspace.list_jobs(args.backend)}
     warnings: list[str] = []
+    if args.backend in (None, "local") and any(j.backend == "local" and not j.state.ended for j in jobs.values()):
+        # a trainer killed without a word (kill -9, a reboot) left its job RUNNING: the store notices and ends it
+        jobs.update({j.job_id: j for j in ctx.backend("local").list_jobs(args.limit)})
     if args.backend == "vertex" or (args.backend is None and ctx.backend_name() == "vertex"):
         try:
             for info in ctx.backend("vertex").list_jobs(args.limit):
