@@ -100,13 +100,15 @@ def _open(console: Console, **options: object):  # noqa: ANN202 - returns agent.
 
 @app.command()
 def serve(model: Annotated[str, typer.Argument(help="A local job id, job@checkpoint, or gemma-3-270m for the base.")],
-          host: str = "127.0.0.1", port: int = 0) -> None:
+          host: str = "127.0.0.1",
+          port: Annotated[int | None, typer.Option(help="Port to listen on (0: any free port; default 8765).")]
+          = None) -> None:
     """Serve a local model over HTTP with the Gemini generateContent API shape."""
     from tools.backends.local import serve as run_server
     from tools.reporting.deployment import LOCAL_PORT
 
     try:
-        run_server(model, host=host, port=port or LOCAL_PORT)
+        run_server(model, host=host, port=LOCAL_PORT if port is None else port)
     except ToolError as exc:
         Console(out=sys.stderr).error(exc.message + (f"\n  {exc.hint}" if exc.hint else ""))
         raise typer.Exit(2) from None
