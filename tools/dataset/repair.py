@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
@@ -53,10 +54,12 @@ def repair(path: str, output_path: str | None, ctx: ToolContext) -> FixResult:
     if not out.parent.is_dir():
         raise ToolError(f"The folder for {out} does not exist.", "Create it or pass another output_path.")
     _refuse_foreign(out, rejects, changelog)
-    temps = [p.with_name(p.name + f".tmp{os.getpid()}") for p in (out, rejects, changelog)]
+    # mkstemp: a fresh name, created exclusively (never through a link someone left at a guessable name).
+    made = [tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp") for p in (out, rejects, changelog)]
+    temps = [Path(name) for _, name in made]
     try:
-        with source.open("rb") as stream, temps[0].open("wb") as good, temps[1].open("wb") as bad, \
-                temps[2].open("wb") as log:
+        with source.open("rb") as stream, os.fdopen(made[0][0], "wb") as good, os.fdopen(made[1][0], "wb") as bad, \
+                os.fdopen(made[2][0], "wb") as log:
             tally = _Tally(good, bad, log)
             tally.bom = stream.read(3) == BOM
             stream.seek(0)

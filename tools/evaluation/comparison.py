@@ -116,12 +116,17 @@ def tuned_target(job: JobInfo, checkpoint_id: str | None) -> str:
     return target
 
 
+MAX_OUTPUT_TOKENS = 2048
+
+
 class CompareModelsInput(ToolInput):
     job_id: str
     prompts_path: str | None = Field(None, description="JSONL of Gemini examples; default the job's validation set")
     max_examples: int = Field(20, ge=1, le=500)
     checkpoint_id: str | None = Field(None, description="compare this checkpoint instead of the default endpoint")
-    max_output_tokens: int | None = Field(None, ge=1, description="default: room for each reference answer")
+    # Capped: each example is two generations, billed per output token on Vertex AI.
+    max_output_tokens: int | None = Field(None, ge=1, le=MAX_OUTPUT_TOKENS,
+                                          description="default: room for each reference answer")
 
 
 class ExamplePair(BaseModel):
@@ -164,7 +169,7 @@ def compare_models(args: CompareModelsInput, ctx: ToolContext) -> CompareModelsO
     for ex in examples:
         # Room for the reference and then some (about 2 characters a token is generous for any tokenizer);
         # a cap keeps a rambling base model from costing minutes on a CPU.
-        limit = args.max_output_tokens or min(1024, len(ex.reference) // 2 + 32)
+        limit = args.max_output_tokens or min(1024, len(ex.reference) // 2 + 32)  # never over MAX_OUTPUT_TOKENS
         request = GenerateRequest(contents=ex.contents, system_instruction=ex.system_instruction, temperature=0,
                                   max_output_tokens=limit)
         try:
@@ -289,7 +294,8 @@ def test_endpoint(args: TestEndpointInput, ctx: ToolContext) -> TestEndpointOutp
             from google import genai
 
             # vertexai=False: GOOGLE_GENAI_USE_VERTEXAI in the environment would otherwise send Vertex paths here.
-            client = genai.Client(vertexai=False, api_key="local", http_options={"base_url": base_url})
+            client = genai.Client(vertexai=False, api_key="local",
+                                  http_options={"base_url": base_url, "timeout": 120_000})  # ms: a CPU generation
             config = {"max_output_tokens": 128, **({"system_instruction": system} if system else {})}
             samples = [_timed(p, lambda p=p: client.models.generate_content(
                 model=target, contents=p, config=config).text) for p in prompts]
