@@ -126,3 +126,19 @@ def test_a_report_folder_outside_is_refused(ctx: ToolContext, tmp_path: Path) ->
         confined("/etc/cron.d", limited, "report folder")
     assert confined(tmp_path / "project" / "r", limited, "report folder") == (tmp_path / "project" / "r").resolve()
     assert confined("/etc", ctx, "x") == Path("/etc")  # unconfined: the CLI's person may name any path
+
+
+def test_a_model_folder_and_a_prompt_file_outside_are_refused(ctx: ToolContext, tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    folder = tmp_path / "models" / "mine"
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text("{}")
+    confined = replace(ctx, allowed_roots=(project, ctx.workspace.root))
+    inside = _write(project / "train.jsonl", [gemini_example(i) for i in range(20)])
+    job = dispatch("create_tuning_job", {"training_dataset_uri": str(inside), "base_model": str(folder),
+                                         "backend": "local"}, confined)
+    assert job.is_error and "base model folder" in job.content and "outside the folders" in job.content
+    prompts = dispatch("compare_models", {"job_id": "local-none", "prompts_path": str(tmp_path / "p.jsonl")},
+                       confined)
+    assert prompts.is_error

@@ -99,7 +99,7 @@ def local_path(ctx: ToolContext, uri: str) -> Path:
             raise ToolError(f"No local copy of {uri} is known.",
                             "Pass prompts_path: a local JSONL file of held-out Gemini examples.")
         uri = source
-    path = confined(uri, ctx, "prompt file")
+    path = Path(uri).expanduser()
     if not path.is_file():
         raise ToolError(f"Prompt file {path} does not exist.", "Pass prompts_path with an existing JSONL file.")
     return path
@@ -112,6 +112,8 @@ def held_out_examples(ctx: ToolContext, job: JobInfo, prompts_path: str | None, 
     if not uri:
         raise ToolError(f"Job {job.job_id} has no validation set to take held-out prompts from.",
                         "Pass prompts_path: a JSONL of Gemini examples the model was not trained on.")
+    if prompts_path:  # a file the caller names (the job's own datasets were checked when it was created)
+        confined(prompts_path.removeprefix("file://"), ctx, "prompt file")
     path = local_path(ctx, uri)
     examples = read_examples(path, limit, need_reference=not training_fallback)
     if not examples:

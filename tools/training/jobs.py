@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field, PrivateAttr
@@ -99,6 +100,8 @@ def check_limits(args: CreateTuningJobInput, backend: TuningBackend, ctx: ToolCo
     elif model is not None and model.backend != backend.name:
         raise ToolError(f"{model.id} tunes only on Vertex AI; the local backend tunes {LOCAL_BASE_MODEL}.",
                         f"Use base_model='{LOCAL_BASE_MODEL}' for a free rehearsal here, or backend='vertex'.")
+    if backend.name == "local" and Path(args.base_model).expanduser().exists():  # a model folder it would read
+        confined(args.base_model, ctx, "base model folder")
     if model is not None and args.adapter_size is not None and args.adapter_size not in model.adapter_sizes:
         raise ToolError(f"{model.id} accepts adapter sizes {model.adapter_sizes}, not {args.adapter_size}.",
                         "Pick one of those; 4 is a good start, 8 or 16 for large, varied datasets.")
