@@ -53,3 +53,37 @@ def test_fix_dataset_never_writes_through_a_guessable_temporary_name(ctx, tmp_pa
     assert not result.is_error, result.content
     assert victim.read_text() == "keep me" and out.read_text().count("\n") == 1
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def _vertex_comparison(ctx, tmp_path, rows: int, reference_chars: int) -> FakeBackend:
+    vertex = FakeBackend(name="vertex")
+    ctx._backends["vertex"] = vertex
+    val = tmp_path / "val.jsonl"
+    val.write_text("".join(json.dumps({"contents": [{"role": "user", "parts": [{"text": f"Question {i}?"}]},
+                                                    {"role": "model", "parts": [{"text": "r" * reference_chars}]}]})
+                           + "\n" for i in range(rows)))
+    vertex.add_job(JOB, [JobState.SUCCEEDED], base_model="gemini-2.5-flash", validation_dataset_uri=str(val),
+                   endpoint="tuned-endpoint")
+    vertex.answers["tuned-endpoint"] = {"*": "answer"}
+    vertex.answers["base:gemini-2.5-flash"] = {"*": "answer"}
+    return vertex
+
+
+def test_a_vertex_comparison_over_a_cent_asks_first(ctx, tmp_path) -> None:
+    from dataclasses import replace
+
+    vertex = _vertex_comparison(ctx, tmp_path, rows=10, reference_chars=2000)  # 10 x 2 x 1,024 output tokens
+    declined = dispatch("compare_models", {"job_id": JOB}, ctx)
+    assert declined.is_error and declined.data["declined"] and "At most $" in declined.content
+    assert vertex.generated == []  # nothing generated, nothing billed
+    asked: list[str] = []
+    approving = replace(ctx, approve=lambda tool, question: asked.append(question) or True)
+    assert not dispatch("compare_models", {"job_id": JOB}, approving).is_error
+    assert len(asked) == 1
+
+
+def test_a_cheap_vertex_comparison_runs_without_asking(ctx, tmp_path) -> None:
+    vertex = _vertex_comparison(ctx, tmp_path, rows=5, reference_chars=20)
+    result = dispatch("compare_models", {"job_id": JOB}, ctx)  # ctx refuses every question: none is asked
+    assert not result.is_error, result.content
+    assert len(vertex.generated) == 10

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from tools.backends.base import Checkpoint, GenerateRequest, JobInfo, TuningBackend
 from tools.evaluation.checkpoints import CheckpointRow, checkpoint_rows, job_metrics, pick
 from tools.context import ToolContext
+from tools.evaluation.evaluation_cost import comparison_question, output_limit
 from tools.evaluation.heldout import Example, held_out_examples, truncate
 
 from tools.errors import ToolError, ToolInput
@@ -153,7 +154,7 @@ class CompareModelsOutput(BaseModel):
     details_path: str | None = None
 
 
-@tool
+@tool(consent=comparison_question)
 def compare_models(args: CompareModelsInput, ctx: ToolContext) -> CompareModelsOutput:
     """Compare the tuned model with its base model on held-out examples (default: the job's validation set).
 
@@ -167,9 +168,7 @@ def compare_models(args: CompareModelsInput, ctx: ToolContext) -> CompareModelsO
     kept: list[Example] = []
     errors: list[str] = []
     for ex in examples:
-        # Room for the reference and then some (about 2 characters a token is generous for any tokenizer);
-        # a cap keeps a rambling base model from costing minutes on a CPU.
-        limit = args.max_output_tokens or min(1024, len(ex.reference) // 2 + 32)  # never over MAX_OUTPUT_TOKENS
+        limit = output_limit(args.max_output_tokens, ex)
         request = GenerateRequest(contents=ex.contents, system_instruction=ex.system_instruction, temperature=0,
                                   max_output_tokens=limit)
         try:
