@@ -113,7 +113,9 @@ def build_server(ctx_factory: Callable[[], ToolContext] = ToolContext.default) -
 def allowed_roots(workspace: Workspace) -> tuple[Path, ...]:
     """Where tools called over MCP may read and write: the project (Claude Code's CLAUDE_PROJECT_DIR, else the
     folder the server started in) and the workspace. A model steered by a file it read cannot reach beyond them."""
-    project = os.environ.get("CLAUDE_PROJECT_DIR", "").strip() or os.getcwd()
+    project = os.environ.get("CLAUDE_PROJECT_DIR", "").strip()
+    if not project or "${" in project:  # unset, or a placeholder the client left unexpanded
+        project = os.getcwd()
     return (Path(project).resolve(), workspace.root)
 
 

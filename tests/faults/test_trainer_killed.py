@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 from pathlib import Path
 
 from tiny_gemma import tiny_rows, wait_for, write_jsonl
@@ -40,5 +41,6 @@ def test_kill_9_mid_epoch_fails_the_job_and_keeps_its_checkpoints(ctx: ToolConte
             folder = backend.store.checkpoint_dir(info.job_id, checkpoint.checkpoint_id)
             assert (folder / "adapter_model.safetensors").is_file(), folder
         assert backend.resolve(kept.endpoint).adapter is not None  # still servable
+        assert stat.S_IMODE(backend.store.log_path(info.job_id).stat().st_mode) == 0o600  # the log is private
     finally:
         backend.cancel_job(info.job_id)

@@ -185,3 +185,13 @@ async def test_pre_approval_needs_an_explicit_yes(server, test_tools, monkeypatc
     async with Client(server) as client:
         result = await client.call_tool("spend", {"usd": 2})
     assert result.is_error and test_tools.spent == []
+
+
+def test_project_root_falls_back_to_the_working_folder(monkeypatch, tmp_path) -> None:
+    from agent.mcp_server import allowed_roots
+
+    workspace = Workspace(tmp_path / "ws")
+    monkeypatch.chdir(tmp_path)
+    for value in ("", "${CLAUDE_PROJECT_DIR}"):
+        monkeypatch.setenv("CLAUDE_PROJECT_DIR", value)
+        assert allowed_roots(workspace) == (tmp_path.resolve(), workspace.root)

@@ -25,7 +25,7 @@ from tools.backends.local.targets import URI_SCHEME, Target, base_target, resolv
 from tools.catalog import catalog
 from tools.errors import ToolError
 from tools.settings import Settings
-from tools.workspace import Workspace
+from tools.workspace import Workspace, open_private
 
 DEFAULT_EPOCHS = 3
 DEFAULT_ADAPTER_SIZE = 8
@@ -163,7 +163,7 @@ class LocalBackend:
         env = {**trainer_environment(os.environ), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
                "HF_HUB_DISABLE_PROGRESS_BARS": "1",
                "PYTHONPATH": os.pathsep.join(p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH")) if p)}
-        log = open(self.store.log_path(job_id), "ab")
+        log = open_private(self.store.log_path(job_id), "ab")
         try:
             child = subprocess.Popen(
                 [sys.executable, "-m", "tools.backends.local.worker", str(self.workspace.root), job_id],
