@@ -100,3 +100,11 @@ def test_gto_run_json_is_redacted(monkeypatch, tmp_path) -> None:
     out = CliRunner().invoke(app, ["run", "go", "--json"])
     assert out.exit_code == 0, out.output
     assert "hunter2hunter2" not in out.stdout and json.loads(out.stdout)["ok"] is True
+
+
+def test_example_texts_shown_in_results_and_reports_are_masked_before_their_cut() -> None:
+    from tools.evaluation.heldout import truncate
+
+    token = "1//0" + "W" * 300
+    shown = truncate("prompt " * 25 + token)  # the 200-character cut falls inside the token
+    assert "1//0W" not in shown and "WWWW" not in shown

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from tools.dataset.paths import confined
 from tools.errors import ToolError
+from tools.secrets import redact
 
 if TYPE_CHECKING:
     from tools.backends.base import JobInfo
@@ -39,6 +40,7 @@ def parts_text(content: Any) -> str:
 
 
 def truncate(text: str, limit: int = 200) -> str:
+    text = redact(text)  # before the cut: half a secret no longer looks like one
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
