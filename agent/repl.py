@@ -16,6 +16,7 @@ from agent.loop import Agent, Interrupted, LimitReached
 from agent.models import ModelError, load_model
 from tools.registry import dispatch
 from tools.secrets import redact
+from tools.workspace import open_private
 
 HELP = """Talk in plain words, e.g. "tune gemini-2.5-flash on data/train.jsonl". Commands:
   /status        success criteria and the current job
@@ -46,7 +47,9 @@ def _keys() -> KeyBindings:
 class Repl:
     def __init__(self, agent: Agent, console: Console, session: PromptSession | None = None):
         self.agent, self.console = agent, console
-        history = RedactedHistory(str(agent.ctx.workspace.root / "chat_history"))
+        path = agent.ctx.workspace.root / "chat_history"
+        open_private(path, "a").close()  # made owner-only before prompt_toolkit appends to it
+        history = RedactedHistory(str(path))
         self.session = session or PromptSession(history=history, key_bindings=_keys())
 
     def loop(self) -> int:

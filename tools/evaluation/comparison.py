@@ -18,6 +18,7 @@ from tools.evaluation.heldout import Example, held_out_examples, truncate
 
 from tools.errors import ToolError, ToolInput
 from tools.registry import tool
+from tools.workspace import open_private
 from tools.evaluation.scoring import (
     MetricComparison, compare_scores, embedder, embedding_similarity, exact_match, rouge_l, token_f1,
 )
@@ -201,7 +202,7 @@ def compare_models(args: CompareModelsInput, ctx: ToolContext) -> CompareModelsO
     if errors:
         notes.append(f"{len(errors)} examples skipped because a model did not answer; first: {errors[0]}")
     details = ctx.workspace.dir("evaluations") / f"{_safe(job.job_id)}-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
-    with details.open("w") as out:
+    with open_private(details, "w") as out:
         for i, ex in enumerate(kept):
             out.write(json.dumps({"line": ex.line, "prompt": ex.prompt_text, "reference": ex.reference,
                                   "base": texts["base"][i], "tuned": texts["tuned"][i],
