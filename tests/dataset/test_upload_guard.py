@@ -142,3 +142,16 @@ def test_a_model_folder_and_a_prompt_file_outside_are_refused(ctx: ToolContext, 
     prompts = dispatch("compare_models", {"job_id": "local-none", "prompts_path": str(tmp_path / "p.jsonl")},
                        confined)
     assert prompts.is_error
+
+
+def test_long_lines_are_judged_by_their_start(ctx: ToolContext, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tools.dataset.paths as paths
+
+    monkeypatch.setattr(paths, "SNIFF_BYTES", 1024)
+    inline = {"contents": [{"role": "user", "parts": [{"text": "x" * 5000}]},
+                           {"role": "model", "parts": [{"text": "ok"}]}]}
+    good = _write(tmp_path / "inline.jsonl", [inline, gemini_example(1)])
+    assert not upload(ctx, good).is_error
+    blob = tmp_path / "blob.jsonl"
+    blob.write_text("A" * 5000 + "\n")
+    assert "not an example" in upload(ctx, blob).content

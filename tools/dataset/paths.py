@@ -88,9 +88,14 @@ def _not_a_dataset(p: Path) -> str | None:
                 break
             if not raw.strip():
                 continue
-            if not raw.endswith(b"\n") and len(raw) >= SNIFF_BYTES:
-                return f"line {seen + 1} is over {SNIFF_BYTES >> 20} MB before its end"
             seen += 1
+            if not raw.endswith(b"\n") and len(raw) >= SNIFF_BYTES:
+                # an example with inline data: judge it by how it starts, and read past the rest of it
+                if not (raw.lstrip().startswith(b"{") and (b'"contents"' in raw or b'"messages"' in raw)):
+                    return f"non-blank line {seen} is over {SNIFF_BYTES >> 20} MB and not an example"
+                while (rest := handle.readline(SNIFF_BYTES)) and not rest.endswith(b"\n"):
+                    pass
+                continue
             try:
                 obj = json.loads(raw)
             except (ValueError, UnicodeDecodeError):
