@@ -173,16 +173,16 @@ def dispatch(name: str, arguments: dict[str, Any] | None, ctx: ToolContext | Non
         args = t.input_model.model_validate(arguments)
     except ValidationError as exc:
         return _error(name, describe_validation_error(name, exc, t))
-    if t.consent is not None:
-        question = t.consent(args, ctx)
-        if question and not ctx.approve(name, question):
-            return _error(
-                name,
-                f"The user declined: {question} Nothing was done. Ask the user how to proceed "
-                "(for example a cheaper configuration) before calling it again.",
-                declined=True,
-            )
-    try:
+    try:  # the consent check may call the backend too: its failures are answered like the tool's own
+        if t.consent is not None:
+            question = t.consent(args, ctx)
+            if question and not ctx.approve(name, question):
+                return _error(
+                    name,
+                    f"The user declined: {question} Nothing was done. Ask the user how to proceed "
+                    "(for example a cheaper configuration) before calling it again.",
+                    declined=True,
+                )
         output = t.fn(args, ctx) if t.takes_context else t.fn(args)
     except ToolError as exc:
         return _error(name, f"{name} failed: {exc}")

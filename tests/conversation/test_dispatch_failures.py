@@ -80,3 +80,18 @@ def test_in_tests_a_bug_still_raises(ctx, scratch_registry) -> None:
 
     with pytest.raises(ZeroDivisionError):
         dispatch("test_bug_raises", {}, ctx)
+
+
+def test_a_consent_check_that_fails_is_answered_too(ctx, scratch_registry, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(failures, "RAISE_INTERNAL_ERRORS", False)
+
+    def ask(args: Nothing, ctx) -> str:  # noqa: ANN001
+        raise TimeoutError(110, "Connection timed out")
+
+    @tool(consent=ask)
+    def test_priced(args: Nothing) -> Done:
+        """A billable tool whose price lookup fails."""
+        return Done()
+
+    result = dispatch("test_priced", {}, ctx)
+    assert result.is_error and "network error" in result.content
