@@ -212,8 +212,8 @@ def refusal(tool: str, arguments: dict[str, Any], question: str, ctx: ToolContex
     """What the model reads when a billable call could not be put to the user: the question and how to proceed."""
     command = (f"GTO_HOME={shlex.quote(str(ctx.workspace.root))} gto call {tool} "
                f"{shlex.quote(json.dumps(arguments, separators=(',', ':')))} --yes")
-    return (f"{tool} needs the user's approval because it costs money, and this MCP client cannot ask them "
-            f"(no elicitation). Nothing was done. Ask the user: \"{question}\" Do not assume the answer. If they "
+    return (f"{tool} needs the user's approval (it costs money or sends data off this machine), and this MCP "
+            f"client cannot ask them (no elicitation). Nothing was done. Ask the user: \"{question}\" Do not assume the answer. If they "
             f"clearly agree, run this with the Bash tool (their permission prompt shows it) or ask them to run it "
             f"in a terminal: {command} — the result lands in the same workspace, so carry on here afterwards (for "
             f"a tuning job: get_job, poll_metrics). To pre-approve billable calls for this server instead, the user "
