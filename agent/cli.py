@@ -15,6 +15,7 @@ from agent.spend_command import spend
 from agent.tool_commands import JsonFlag, YesFlag, BackendOpt, commands, invoke
 from tools.errors import ToolError
 from tools.registry import REGISTRY
+from tools.secrets import redact_obj
 
 app = typer.Typer(name="gto", help="Gemini tuning orchestrator: validate data, tune on Vertex AI or locally, "
                   "watch, evaluate, serve and report; or let the agent do it all with `gto run`.",
@@ -60,7 +61,7 @@ def run(goal: Annotated[str | None, typer.Argument(help="What to tune, in plain 
                   limits=_limits(max_calls, budget, timeout, max_tokens), budget=budget, target=target)
     result = drive(agent, goal or CONTINUE, console)
     if as_json:
-        print(json.dumps(result.as_dict(), indent=2, ensure_ascii=False))
+        print(json.dumps(redact_obj(result.as_dict()), indent=2, ensure_ascii=False))
     else:
         console.print()
         if result.job_id:  # without a job the summary is the criteria table below
@@ -107,13 +108,15 @@ def _open(console: Console, **options: object):  # noqa: ANN202 - returns agent.
 
 @app.command()
 def serve(model: Annotated[str, typer.Argument(help="A local job id, job@checkpoint, or gemma-3-270m for the base.")],
-          host: str = "127.0.0.1", port: int = 0) -> None:
+          host: str = "127.0.0.1",
+          port: Annotated[int | None, typer.Option(help="Port to listen on (0: any free port; default 8765).")]
+          = None) -> None:
     """Serve a local model over HTTP with the Gemini generateContent API shape."""
     from tools.backends.local import serve as run_server
     from tools.reporting.deployment import LOCAL_PORT
 
     try:
-        run_server(model, host=host, port=port or LOCAL_PORT)
+        run_server(model, host=host, port=LOCAL_PORT if port is None else port)
     except ToolError as exc:
         Console(out=sys.stderr).error(exc.message + (f"\n  {exc.hint}" if exc.hint else ""))
         raise typer.Exit(2) from None

@@ -30,6 +30,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import replace
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -42,6 +43,7 @@ from mcp.server.stdio import stdio_server
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from tools.context import Progress, ToolContext
+from tools.errors import FrontEndInterrupt
 from tools.registry import REGISTRY, Tool, ToolResult, dispatch
 from tools.secrets import redact
 from tools.workspace import Workspace
@@ -73,7 +75,10 @@ def build_server(ctx_factory: Callable[[], ToolContext] = ToolContext.default) -
     def base_context() -> ToolContext:
         # One context for the server's life so loaded backends (SDK clients) are reused across calls.
         if not contexts:
-            contexts.append(ctx_factory())
+            ctx = ctx_factory()
+            if ctx.allowed_roots is None:
+                ctx = replace(ctx, allowed_roots=allowed_roots(ctx.workspace))
+            contexts.append(ctx)
         return contexts[0]
 
     async def list_tools(_: ServerRequestContext[Any], __: Any) -> types.ListToolsResult:
@@ -108,6 +113,15 @@ def build_server(ctx_factory: Callable[[], ToolContext] = ToolContext.default) -
     )
 
 
+def allowed_roots(workspace: Workspace) -> tuple[Path, ...]:
+    """Where tools called over MCP may read and write: the project (Claude Code's CLAUDE_PROJECT_DIR, else the
+    folder the server started in) and the workspace. A model steered by a file it read cannot reach beyond them."""
+    project = os.environ.get("CLAUDE_PROJECT_DIR", "").strip()
+    if not project or "${" in project:  # unset, or a placeholder the client left unexpanded
+        project = os.getcwd()
+    return (Path(project).resolve(), workspace.root)
+
+
 def _version() -> str:
     try:
         return version("gemini-tuning-orchestrator")
@@ -134,7 +148,7 @@ def error_result(message: str) -> types.CallToolResult:
     return types.CallToolResult(content=[types.TextContent(type="text", text=redact(message))], is_error=True)
 
 
-class AskUser(Exception):
+class AskUser(FrontEndInterrupt):
     """Raised in the worker on 2026-07-28+ connections: the consent question must go out as an input_required round."""
 
     def __init__(self, question: str, digest: str):
@@ -201,8 +215,8 @@ def refusal(tool: str, arguments: dict[str, Any], question: str, ctx: ToolContex
     """What the model reads when a billable call could not be put to the user: the question and how to proceed."""
     command = (f"GTO_HOME={shlex.quote(str(ctx.workspace.root))} gto call {tool} "
                f"{shlex.quote(json.dumps(arguments, separators=(',', ':')))} --yes")
-    return (f"{tool} needs the user's approval because it costs money, and this MCP client cannot ask them "
-            f"(no elicitation). Nothing was done. Ask the user: \"{question}\" Do not assume the answer. If they "
+    return (f"{tool} needs the user's approval (it costs money or sends data off this machine), and this MCP "
+            f"client cannot ask them (no elicitation). Nothing was done. Ask the user: \"{question}\" Do not assume the answer. If they "
             f"clearly agree, run this with the Bash tool (their permission prompt shows it) or ask them to run it "
             f"in a terminal: {command} — the result lands in the same workspace, so carry on here afterwards (for "
             f"a tuning job: get_job, poll_metrics). To pre-approve billable calls for this server instead, the user "

@@ -17,6 +17,7 @@ from agent.models import ModelError, load_model
 from agent.runs import Outcome, attempt, finish, show
 from tools.registry import dispatch
 from tools.secrets import redact
+from tools.workspace import open_private
 
 HELP = """Talk in plain words, e.g. "tune gemini-3.5-flash-lite on data/train.jsonl". Commands:
   /status        success criteria and the current job
@@ -52,7 +53,9 @@ def _keys() -> KeyBindings:
 class Repl:
     def __init__(self, agent: Agent, console: Console, prompt: PromptSession | None = None):
         self.agent, self.console = agent, console
-        history = RedactedHistory(str(agent.ctx.workspace.root / "chat_history"))
+        path = agent.ctx.workspace.root / "chat_history"
+        open_private(path, "a").close()  # made owner-only before prompt_toolkit appends to it
+        history = RedactedHistory(str(path))
         self.prompt = prompt or PromptSession(history=history, key_bindings=_keys())
 
     def loop(self) -> int:

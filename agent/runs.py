@@ -69,6 +69,8 @@ def open_agent(*, model: str | Model | None = None, backend: str | None = None, 
     resumed = None
     if resume:
         resumed = Transcript.load(Transcript.find(workspace, None if resume == "latest" else resume), resume=True)
+        for notice in resumed.notices:
+            console.notice(notice)
     flags = {k: v for k, v in (("project", project), ("region", region), ("bucket", bucket)) if v}
     # A project, region or bucket the goal names is used by every tool (the flags win), so the job is billed where
     # the pre-flight checks looked.

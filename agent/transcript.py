@@ -4,6 +4,8 @@ redacted, written as it goes so a crash loses nothing; plus the run's row in the
 from __future__ import annotations
 
 import json
+import logging
+import os
 import platform
 import secrets
 import time
@@ -14,9 +16,12 @@ from typing import Any
 
 from agent.criteria import Evidence
 from tools.secrets import redact_obj
-from tools.workspace import Workspace
+from tools.workspace import Workspace, open_private
 
+log = logging.getLogger("gto.transcript")
 FORMAT = 1
+# fsync each record (GTO_TRANSCRIPT_FSYNC=0 turns it off, for slow disks): a power cut then loses nothing written.
+SYNC = os.environ.get("GTO_TRANSCRIPT_FSYNC", "1") != "0"
 # The answer recorded for a tool call whose process died before it finished: Claude rejects a conversation with an
 # unanswered tool_use, and the model must not assume the call did (or did not) happen.
 UNFINISHED = "Interrupted before this finished (the process stopped); ask before running it again."
@@ -39,6 +44,7 @@ class Transcript:
     header: dict[str, Any]
     messages: list[dict[str, Any]] = field(default_factory=list)
     evidence: Evidence = field(default_factory=Evidence)
+    notices: list[str] = field(default_factory=list)  # what load() repaired, for the front end to say
 
     @classmethod
     def start(cls, workspace: Workspace, goal: str, model: str, schema_hash: str, backend: str | None) -> Transcript:
@@ -63,10 +69,14 @@ class Transcript:
 
         Tool calls left unanswered (the process died while they ran) are closed with an error result, so the
         conversation can be sent again; with resume=True that closing is also written to the file."""
-        records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        records, torn = _read_records(path, repair=resume)
         if not records or records[0].get("type") != "header":
             raise ValueError(f"{path} is not a gto transcript (no header line)")
         transcript = cls(path=path, run_id=records[0]["run_id"], header=records[0])
+        if torn:
+            transcript.notices.append(f"The last line of {path.name} was cut off (the process stopped while writing "
+                                      f"it) and was dropped: {torn} bytes.")
+            log.warning(transcript.notices[-1])
         calls: dict[str, tuple[str, dict[str, Any]]] = {}
         waiting: list[str] = []  # tool_use ids of the last assistant message that no result has answered yet
         for record in records[1:]:
@@ -125,8 +135,37 @@ class Transcript:
             )
 
     def _write(self, record: dict[str, Any]) -> None:
-        with self.path.open("a", encoding="utf-8") as f:
+        # One write of one whole line, flushed and synced before the run goes on: a crash loses at most the line
+        # being written, which load() then drops. Owner-only, like the rest of the workspace.
+        with open_private(self.path, "a") as f:
             f.write(json.dumps(redact_obj(record), ensure_ascii=False) + "\n")
+            f.flush()
+            if SYNC:
+                os.fsync(f.fileno())
+
+
+def _read_records(path: Path, repair: bool) -> tuple[list[dict[str, Any]], int]:
+    """The records of a transcript and how many bytes of a torn last line were dropped. Only the last line may be
+    torn (a crash mid-write); with repair, the file is cut back to its last whole line so appends start clean."""
+    raw = path.read_bytes()
+    lines = raw.split(b"\n")
+    records: list[dict[str, Any]] = []
+    torn = 0
+    offset = 0
+    for number, line in enumerate(lines, 1):
+        if line.strip():
+            try:
+                records.append(json.loads(line))
+            except ValueError:
+                if any(rest.strip() for rest in lines[number:]):
+                    raise ValueError(f"{path} line {number} is not JSON; the transcript is damaged") from None
+                torn = len(raw) - offset
+                break
+        offset += len(line) + 1
+    if torn and repair:
+        with open(path, "r+b") as f:
+            f.truncate(offset)
+    return records, torn
 
 
 def _closing(tool_use_ids: list[str]) -> dict[str, Any]:

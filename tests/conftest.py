@@ -39,6 +39,14 @@ def _loopback_only(self: socket.socket, address: object) -> object:
 
 
 @pytest.fixture(autouse=True)
+def internal_errors_fail_tests(monkeypatch: pytest.MonkeyPatch) -> None:
+    """dispatch() turns a bug into an is_error result for users; in tests it raises, so no bug hides."""
+    from tools import failures
+
+    monkeypatch.setattr(failures, "RAISE_INTERNAL_ERRORS", True)
+
+
+@pytest.fixture(autouse=True)
 def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name in _SECRET_ENV:
         monkeypatch.delenv(name, raising=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tools.errors import ToolError
@@ -40,6 +41,9 @@ class ToolContext:
     judge: Callable[[str, str, str], float] | None = None
     # The request's budget and what it has spent: billable tools check it before acting (tools/spend/).
     spend: Spend = field(default_factory=Spend.from_env)
+    # The folders a tool may read or write files in; None leaves paths unconfined (a person at the CLI). `gto mcp`
+    # sets the project root and the workspace, so a model cannot read ~/.ssh or write over /etc through a tool.
+    allowed_roots: tuple[Path, ...] | None = None
     _backends: dict[str, TuningBackend] = field(default_factory=dict)
 
     @classmethod

@@ -22,3 +22,8 @@ class ToolError(Exception):
 
     def __str__(self) -> str:
         return f"{self.message} {self.hint}" if self.hint else self.message
+
+
+class FrontEndInterrupt(Exception):
+    """Raised by a front end's callback (consent, progress) through a running tool to the front end itself, such as
+    the MCP server putting a question to the user in a later round: dispatch lets it pass, never reports it."""

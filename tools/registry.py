@@ -27,7 +27,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from tools.context import ToolContext
-from tools.errors import ToolError
+from tools import failures
+from tools.errors import FrontEndInterrupt, ToolError
 from tools.render import render_for_model
 from tools.secrets import redact, redact_obj
 
@@ -172,19 +173,25 @@ def dispatch(name: str, arguments: dict[str, Any] | None, ctx: ToolContext | Non
         args = t.input_model.model_validate(arguments)
     except ValidationError as exc:
         return _error(name, describe_validation_error(name, exc, t))
-    if t.consent is not None:
-        question = t.consent(args, ctx)
-        if question and not ctx.approve(name, question):
-            return _error(
-                name,
-                f"The user declined: {question} Nothing was done. Ask the user how to proceed "
-                "(for example a cheaper configuration) before calling it again.",
-                declined=True,
-            )
-    try:
+    try:  # the consent check may call the backend too: its failures are answered like the tool's own
+        if t.consent is not None:
+            question = t.consent(args, ctx)
+            if question and not ctx.approve(name, question):
+                return _error(
+                    name,
+                    f"The user declined: {question} Nothing was done. Ask the user how to proceed "
+                    "(for example a cheaper configuration) before calling it again.",
+                    declined=True,
+                )
         output = t.fn(args, ctx) if t.takes_context else t.fn(args)
     except ToolError as exc:
         return _error(name, f"{name} failed: {exc}")
+    except FrontEndInterrupt:
+        raise
+    except Exception as exc:  # a failure of the world (OSError) or a bug of ours: the caller gets a result either way
+        if failures.RAISE_INTERNAL_ERRORS and not isinstance(exc, OSError):
+            raise
+        return _error(name, failures.explain(name, exc, ctx.workspace))
     data = redact_obj(output.model_dump(mode="json"))
     # Every result is kept in the workspace: the report and `gto jobs` read what happened from there.
     ctx.workspace.log_event(_job_id(arguments, data), f"tool:{name}", "ok", data)
@@ -232,7 +239,7 @@ def describe_validation_error(name: str, exc: ValidationError, t: Tool) -> str:
             allowed = ", ".join(t.input_model.model_fields)
             lines.append(f"- field '{where}' is not accepted; the accepted fields are: {allowed}.")
             continue
-        got = f" (got {err['input']!r:.80})" if err["type"] != "missing" else ""
+        got = f" (got {redact(repr(err['input'])):.80})" if err["type"] != "missing" else ""  # redact, then cut
         lines.append(f"- field '{where}': {err['msg']}{got}.")
     lines.append(f"Fix these fields and call {name} again.")
     return "\n".join(lines)

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from tools.secrets import redact_obj
 from tools.tokens import estimate_weight
+from tools.workspace import open_private
 
 if TYPE_CHECKING:
     from tools.context import ToolContext
@@ -23,14 +24,16 @@ _STRING_LIMITS = (600, 300, 160, 80)
 
 
 def render_for_model(tool: str, output: BaseModel, ctx: ToolContext | None) -> str:
-    data = output.model_dump(mode="json", exclude_none=True, exclude_defaults=False)
+    # Redacted before anything is cut: half a secret no longer looks like one, and would pass.
+    data = redact_obj(output.model_dump(mode="json", exclude_none=True, exclude_defaults=False))
     text = _dumps(data)
     if estimate_weight(text) <= MAX_CHARS:
         return text
     full_path = None
     if ctx is not None:
         path = ctx.workspace.dir("results") / f"{tool}-{time.strftime('%Y%m%d-%H%M%S')}-{time.time_ns() % 10**6}.json"
-        path.write_text(json.dumps(redact_obj(data), indent=2, ensure_ascii=False))
+        with open_private(path, "w") as full:
+            full.write(json.dumps(data, indent=2, ensure_ascii=False))
         full_path = str(path)
     for list_limit, string_limit in zip(_LIST_LIMITS, _STRING_LIMITS):
         shrunk = _shrink(data, list_limit, string_limit)

@@ -16,12 +16,18 @@ SECRET_ENV_VARS = (
 
 # Shapes of credentials that may turn up in text even when they never passed through our environment.
 _PATTERNS = [
+    # A key block cut before its END line (a truncated log, a pasted half) is masked to the end of the text.
+    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|\Z)"),
     re.compile(r"sk-ant-[A-Za-z0-9_\-]{8,}"),
+    re.compile(r"1//0[0-9A-Za-z_\-]{10,}"),  # Google OAuth refresh token
+    re.compile(r"GOCSPX-[0-9A-Za-z_\-]{8,}"),  # Google OAuth client secret
+    re.compile(r"(?<=://)[^/\s:@]+:[^@\s/]+(?=@)"),  # https://user:password@host
+    re.compile(r"(?i)([?&](?:token|access_token|id_token|key|sig|signature|x-goog-signature|x-goog-credential)=)"
+               r"[^&\s#\"'<>]+"),
     re.compile(r"AIza[0-9A-Za-z_\-]{20,}"),
     re.compile(r"ya29\.[0-9A-Za-z_\-\.]{10,}"),
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9_\-\.=]{8,}"),
     re.compile(r'("private_key"\s*:\s*")[^"]+'),
-    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----"),
     re.compile(r"(?i)((?:api[_-]?key|access[_-]?token|refresh[_-]?token|client[_-]?secret)[\"']?\s*[:=]\s*[\"']?)"
                r"[A-Za-z0-9_\-\.]{8,}"),
 ]

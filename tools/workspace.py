@@ -9,11 +9,12 @@ import os
 import secrets
 import socket
 import sqlite3
+import stat
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from tools.backends.base import JobInfo, MetricPoint
 
@@ -71,13 +72,28 @@ CREATE TABLE IF NOT EXISTS runs (
 """
 
 
+# The workspace holds transcripts (the user's data and the model's words), logs and datasets: only its owner reads it,
+# whatever the umask. Folders 0700, files 0600, set when made and tightened when an older workspace is opened.
+DIR_MODE = 0o700
+FILE_MODE = 0o600
+DB_FILES = ("state.db", "state.db-wal", "state.db-shm")
+OWN_FOLDERS = ("transcripts", "logs", "reports", "results", "evaluations", "local")
+
+
 class Workspace:
     def __init__(self, root: Path | str):
         self.root = Path(root).resolve()
+        fresh = not self.root.exists()
         self.root.mkdir(parents=True, exist_ok=True)
+        if fresh or stat.S_IMODE(self.root.stat().st_mode) != DIR_MODE:
+            tighten(self.root)
         self.db_path = self.root / "state.db"
+        if not self.db_path.exists():
+            os.close(os.open(self.db_path, os.O_WRONLY | os.O_CREAT, FILE_MODE))  # sqlite opens what is there
         with self.connect() as db:
             db.executescript(SCHEMA)
+        for name in DB_FILES:  # SQLite gives -wal and -shm the database's mode; an old one may predate that
+            _chmod(self.root / name, FILE_MODE)
 
     @classmethod
     def default(cls) -> Workspace:
@@ -96,29 +112,60 @@ class Workspace:
             db.close()
 
     def dir(self, *parts: str) -> Path:
-        path = self.root.joinpath(*parts)
-        path.mkdir(parents=True, exist_ok=True)
+        """A folder of the workspace, made (owner only) if missing."""
+        path = self.root
+        for part in parts:
+            path = path / part
+            if not path.is_dir():
+                try:
+                    path.mkdir(mode=DIR_MODE)
+                except FileExistsError:  # made meanwhile by another process
+                    pass
+                _chmod(path, DIR_MODE)  # mkdir's mode passes through the umask
         return path
 
-    def save_job(self, info: JobInfo) -> None:
+    def save_job(self, info: JobInfo) -> JobInfo:
+        """Save a job as it moves forward and return what is stored: a snapshot taken before the job ended never
+        brings it back to RUNNING, and checkpoints only accumulate. The read and the write are one transaction, so
+        two processes saving at once cannot interleave between them."""
         now = time.time()
-        created = info.created_at.timestamp() if info.created_at else now
         with self.connect() as db:
-            db.execute(
-                "INSERT INTO jobs (job_id, backend, state, client_request_id, created_at, updated_at, info)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT(job_id) DO UPDATE SET state=excluded.state, updated_at=excluded.updated_at,"
-                " info=excluded.info, client_request_id=COALESCE(jobs.client_request_id, excluded.client_request_id)",
-                (info.job_id, info.backend, info.state.value, info.client_request_id, created, now,
-                 info.model_dump_json()),
-            )
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                row = db.execute("SELECT info FROM jobs WHERE job_id = ?", (info.job_id,)).fetchone()
+                stored = merge_job(JobInfo.model_validate_json(row["info"]), info) if row else info
+                created = stored.created_at.timestamp() if stored.created_at else now
+                db.execute(
+                    "INSERT INTO jobs (job_id, backend, state, client_request_id, created_at, updated_at, info)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT(job_id) DO UPDATE SET state=excluded.state, updated_at=excluded.updated_at,"
+                    " info=excluded.info,"
+                    " client_request_id=COALESCE(jobs.client_request_id, excluded.client_request_id)",
+                    (stored.job_id, stored.backend, stored.state.value, stored.client_request_id, created, now,
+                     stored.model_dump_json()),
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        return stored
 
     def record_job(self, info: JobInfo) -> None:
-        """Save a JobInfo; a request id already held by another record (another workspace's job) is not copied."""
+        """Save a JobInfo a tool fetched; a request id already held by another record (another workspace's job) is
+        not copied. A job the local JobStore manages is left to it: its trainer is the authority."""
+        if info.backend == "local" and self._managed_locally(info.job_id):
+            return
         try:
             self.save_job(info)
         except sqlite3.IntegrityError:
             self.save_job(info.model_copy(update={"client_request_id": None}))
+
+    def _managed_locally(self, job_id: str) -> bool:
+        with self.connect() as db:
+            try:  # the local backend's own table (tools/backends/local/jobs.py), made with its first job
+                return db.execute("SELECT 1 FROM local_jobs WHERE job_id = ?", (job_id,)).fetchone() is not None
+            except sqlite3.OperationalError:
+                return False
 
     def get_job(self, job_id: str) -> JobInfo | None:
         with self.connect() as db:
@@ -225,6 +272,55 @@ class Workspace:
         with self.connect() as db:
             rows = db.execute(query + " ORDER BY id", params).fetchall()
         return [{**dict(r), "data": json.loads(r["data"]) if r["data"] else None} for r in rows]
+
+
+def merge_job(stored: JobInfo, incoming: JobInfo) -> JobInfo:
+    """What to keep when `incoming` is saved over `stored`: an ended job stays ended (a stale snapshot loses), and the
+    checkpoints are the union of both by id (the newer view of each wins, one default at most)."""
+    if stored.state.ended and not incoming.state.ended:
+        newer, older = stored, incoming
+    else:
+        newer, older = incoming, stored
+    known = {c.checkpoint_id for c in newer.checkpoints}
+    has_default = any(c.is_default for c in newer.checkpoints)
+    extra = [c.model_copy(update={"is_default": c.is_default and not has_default})
+             for c in older.checkpoints if c.checkpoint_id not in known]
+    if not extra:
+        return newer
+    merged = newer.model_copy(deep=True)
+    merged.checkpoints = sorted([*merged.checkpoints, *extra], key=lambda c: (c.step or 0, c.checkpoint_id))
+    return merged
+
+
+def open_private(path: Path, mode: str = "a", encoding: str | None = "utf-8") -> IO[Any]:
+    """Open a file for writing ("a", "w", "ab", "wb") that only its owner can read, whatever the umask."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if mode.startswith("a") else os.O_TRUNC)
+    fd = os.open(path, flags, FILE_MODE)
+    _chmod(path, FILE_MODE)  # an existing file keeps its old mode through os.open
+    return os.fdopen(fd, mode, encoding=None if "b" in mode else encoding)
+
+
+def tighten(root: Path) -> None:
+    """Make the workspace's folders 0700 and its files 0600 (one made before gto kept it private). Only what gto
+    writes is touched: GTO_HOME may name a folder that also holds the user's own files."""
+    _chmod(root, DIR_MODE)
+    for name in (*DB_FILES, "chat_history"):
+        _chmod(root / name, FILE_MODE)
+    for top in OWN_FOLDERS:
+        for folder, dirs, files in os.walk(root / top):
+            _chmod(Path(folder), DIR_MODE)
+            for name in files:
+                _chmod(Path(folder, name), FILE_MODE)
+
+
+def _chmod(path: Path, mode: int) -> None:
+    try:
+        if not path.is_symlink() and stat.S_IMODE(path.stat().st_mode) != mode:
+            path.chmod(mode)
+    except FileNotFoundError:
+        pass
+    except PermissionError:  # not ours (a shared workspace someone else made): leave it, it still works
+        pass
 
 
 def _abandoned(claim: sqlite3.Row, older_than: float) -> bool:

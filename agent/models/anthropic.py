@@ -25,7 +25,7 @@ class ClaudeModel:
             import anthropic
 
             # The SDK retries 408/409/429/5xx and overloaded errors with exponential backoff and Retry-After.
-            client = anthropic.Anthropic(max_retries=6)
+            client = anthropic.Anthropic(max_retries=6, timeout=300.0)  # a hung turn ends instead of blocking
         self.client = client
 
     def complete(self, system: str, messages: list[Message], tools: list[Tool],

@@ -25,7 +25,8 @@ class GeminiModel:
         self.model_id = model_id or os.environ.get("GTO_GEMINI_MODEL") or default_brain_model()
         self.name = f"gemini:{self.model_id}"
         if client is None:
-            retry = types.HttpOptions(retry_options=types.HttpRetryOptions(attempts=5))
+            # A turn that hangs must end (5 minutes, in milliseconds): the loop then reports it instead of waiting.
+            retry = types.HttpOptions(timeout=300_000, retry_options=types.HttpRetryOptions(attempts=5))
             key = os.environ.get("GEMINI_API_KEY") or os.environ.get("GOOGLE_API_KEY")
             project = os.environ.get("GOOGLE_CLOUD_PROJECT")
             if key:

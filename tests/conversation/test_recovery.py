@@ -127,3 +127,31 @@ def test_an_older_transcript_with_a_message_after_open_calls_is_repaired_in_memo
     loaded = Transcript.load(transcript.path)
     assert [m["role"] for m in loaded.messages] == ["user", "assistant", "user", "user"]
     assert {b["tool_use_id"] for b in loaded.messages[2]["content"]} == {"toolu_a", "toolu_b"}
+
+
+def test_a_torn_last_line_is_dropped_with_a_notice_and_resume_appends_cleanly(workspace, loop_tools):
+    transcript = _died_mid_tool(workspace)
+    whole = transcript.path.read_bytes()
+    with transcript.path.open("ab") as f:  # the process died half-way through writing the next record
+        f.write(b'{"type": "message", "message": {"role": "user", "content": [{"type": "tool_res')
+    loaded = Transcript.load(transcript.path)
+    assert [m["role"] for m in loaded.messages] == ["user", "assistant", "user"]
+    assert loaded.notices and "cut off" in loaded.notices[0]
+    assert transcript.path.read_bytes().startswith(whole)  # reading alone changes nothing
+
+    model = ScriptedModel([say("Picking up.")])
+    console, out = quiet()
+    agent = open_agent(model=model, console=console, workspace=workspace, resume="latest")
+    drive(agent, "continue", console)
+    assert "cut off" in out.getvalue()
+    again = Transcript.load(transcript.path)  # the torn text is gone from the file; every line is whole
+    assert again.notices == [] and again.messages == agent.messages
+
+
+def test_a_damaged_line_in_the_middle_is_still_an_error(workspace):
+    transcript = _died_mid_tool(workspace)
+    lines = transcript.path.read_text().splitlines()
+    lines[1] = lines[1][:20]
+    transcript.path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValueError, match="line 2 is not JSON"):
+        Transcript.load(transcript.path)

@@ -59,3 +59,47 @@ def test_a_broken_line_is_named_and_nothing_is_written(write_jsonl, good_rows, c
 def test_bad_arguments_name_the_field(write_jsonl, good_rows, call) -> None:
     result = call("split_dataset", path=write_jsonl("d.jsonl", good_rows(30)), validation_fraction=0.9)
     assert result.is_error and "validation_fraction" in result.content
+
+
+def test_split_memory_stays_flat_in_the_file_size(tmp_path) -> None:
+    import tracemalloc
+
+    from tools.context import ToolContext
+    from tools.registry import dispatch
+    from tools.settings import Settings
+    from tools.workspace import Workspace
+
+    line = json.dumps({"contents": [{"role": "user", "parts": [{"text": "q" * 60}]},
+                                    {"role": "model", "parts": [{"text": "a" * 60}]}]})
+    big = tmp_path / "big.jsonl"
+    with big.open("w") as f:
+        for i in range(60_000):
+            f.write(line.replace("qqqq", f"{i:04d}", 1) + "\n")
+    ctx = ToolContext(workspace=Workspace(tmp_path / "ws"), settings=Settings())
+    tracemalloc.start()
+    result = dispatch("split_dataset", {"path": str(big), "max_validation_examples": 500}, ctx)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert not result.is_error, result.content
+    assert result.data["train_examples"] + result.data["validation_examples"] == 60_000
+    assert peak < big.stat().st_size / 8, (peak, big.stat().st_size)  # ~9 MB file; the old split held it all
+
+
+def test_a_file_broken_between_the_passes_leaves_no_output(write_jsonl, good_rows, call, tmp_path, monkeypatch) -> None:
+    import tools.dataset.split as split
+
+    path = write_jsonl("moving.jsonl", good_rows(30))
+    real = split._examples
+    passes = []
+
+    def second_pass_breaks(source):  # noqa: ANN001, ANN202 - the file changes while the split runs
+        passes.append(source)
+        for index, line in enumerate(real(source)):
+            if len(passes) == 2 and index == 15:
+                raise OSError(5, "Input/output error", str(source))
+            yield line
+
+    monkeypatch.setattr(split, "_examples", second_pass_breaks)
+    result = call("split_dataset", path=path)
+    assert result.is_error and "Input/output error" in result.content
+    assert sorted(p.name for p in tmp_path.iterdir() if "moving" in p.name) == ["moving.jsonl"]  # no half files

@@ -16,6 +16,13 @@ from tools.errors import ToolInput
 from tools.registry import REGISTRY, tool
 
 
+@pytest.fixture(autouse=True)
+def project_dir(tmp_path, monkeypatch: pytest.MonkeyPatch):
+    """The MCP server confines tools to the project folder (and the workspace): here, the test's own folder."""
+    monkeypatch.setenv("CLAUDE_PROJECT_DIR", str(tmp_path))
+    return tmp_path
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"

@@ -59,6 +59,18 @@ async def test_validate_dataset_returns_structured_output(server, tmp_path, mode
     assert [ex["line"] for kind in problems for ex in kind["examples"]] == [2]
 
 
+async def test_paths_outside_the_project_are_refused(server, tmp_path, tmp_path_factory) -> None:
+    outside = tmp_path_factory.mktemp("elsewhere") / "train.jsonl"
+    outside.write_text(example("France", "Paris") + "\n")
+    async with Client(server) as client:
+        read = await client.call_tool("validate_dataset", {"path": str(outside)})
+        sent = await client.call_tool("upload_to_gcs", {"path": "/proc/self/environ", "backend": "local"})
+        written = await client.call_tool("fix_dataset", {"path": str(outside), "output_path": str(tmp_path / "f.jsonl")})
+    for result in (read, sent, written):
+        assert result.is_error and "outside the folders this server may use" in result.content[0].text
+    assert str(tmp_path) in read.content[0].text  # says where files may be
+
+
 async def test_estimate_cost_matches_the_price_table(server, before_2_5_retired) -> None:
     async with Client(server) as client:
         result = await client.call_tool("estimate_cost", {"base_model": "gemini-2.5-flash",
@@ -173,3 +185,13 @@ async def test_pre_approval_needs_an_explicit_yes(server, test_tools, monkeypatc
     async with Client(server) as client:
         result = await client.call_tool("spend", {"usd": 2})
     assert result.is_error and test_tools.spent == []
+
+
+def test_project_root_falls_back_to_the_working_folder(monkeypatch, tmp_path) -> None:
+    from agent.mcp_server import allowed_roots
+
+    workspace = Workspace(tmp_path / "ws")
+    monkeypatch.chdir(tmp_path)
+    for value in ("", "${CLAUDE_PROJECT_DIR}"):
+        monkeypatch.setenv("CLAUDE_PROJECT_DIR", value)
+        assert allowed_roots(workspace) == (tmp_path.resolve(), workspace.root)

@@ -45,21 +45,34 @@ def test_different_content_under_a_taken_name_is_refused(
 def test_bucket_is_created_only_with_consent(
         backend: VertexBackend, vctx: ToolContext, approvals: Approvals, gcs: str, train_file: Path) -> None:
     missing = dispatch("upload_to_gcs", {"path": str(train_file), "bucket": "fresh-bucket"}, vctx)
-    assert missing.is_error and "create_bucket=true" in missing.content and approvals.questions == []
+    assert missing.is_error and "create_bucket=true" in missing.content
+    assert len(approvals.questions) == 1 and "not the configured bucket" in approvals.questions[0][1]
 
     approvals.answer = False
     declined = dispatch("upload_to_gcs", {"path": str(train_file), "bucket": "fresh-bucket",
                                           "create_bucket": True}, vctx)
-    assert declined.data["declined"] and "gs://fresh-bucket" in approvals.questions[0][1]
+    assert declined.data["declined"] and "Create the Cloud Storage bucket gs://fresh-bucket" in approvals.questions[1][1]
     assert not backend.gcs.bucket_exists("fresh-bucket")
 
     approvals.answer = True
     made = dispatch("upload_to_gcs", {"path": str(train_file), "bucket": "fresh-bucket", "create_bucket": True},
                     vctx)
     assert made.data["bucket_created"] and backend.gcs.bucket_exists("fresh-bucket")
-    assert len(approvals.questions) == 2
-    # The bucket exists now: asking again would be pointless, so nothing is asked.
+    assert len(approvals.questions) == 3
+    # The bucket exists now: nothing to create, but it is still not the configured bucket, so that is asked.
     dispatch("upload_to_gcs", {"path": str(train_file), "bucket": "fresh-bucket", "create_bucket": True}, vctx)
+    assert len(approvals.questions) == 4 and "not the configured bucket" in approvals.questions[3][1]
+
+
+def test_a_bucket_other_than_the_configured_one_asks_first(
+        backend: VertexBackend, vctx: ToolContext, approvals: Approvals, gcs: str, train_file: Path) -> None:
+    backend.gcs.client().create_bucket("strangers-bucket")
+    approvals.answer = False
+    for arguments in ({"bucket": "strangers-bucket"}, {"destination": "gs://strangers-bucket/x/train.jsonl"}):
+        refused = dispatch("upload_to_gcs", {"path": str(train_file), **arguments}, vctx)
+        assert refused.is_error and refused.data["declined"]
+    assert list(backend.gcs.client().list_blobs("strangers-bucket")) == []
+    assert not dispatch("upload_to_gcs", {"path": str(train_file)}, vctx).is_error  # the configured one: no question
     assert len(approvals.questions) == 2
 
 

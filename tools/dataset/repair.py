@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,7 +21,7 @@ from tools.dataset.gemini_format import (
     BOM, CONTENT_KEYS, DATA_KEYS, META_KEYS, SYSTEM_KEYS, TOP_KEYS, check_example, parse_line,
 )
 from tools.dataset.openai_chat import from_messages
-from tools.dataset.paths import local_file
+from tools.dataset.paths import confined, local_file
 from tools.errors import ToolError, ToolInput
 from tools.registry import tool
 
@@ -42,8 +43,8 @@ class FixResult(BaseModel):
 
 def repair(path: str, output_path: str | None, ctx: ToolContext) -> FixResult:
     """Write the repaired copy, the rejects and the change log; the input file is only read."""
-    source = local_file(path, "dataset")
-    out = Path(output_path).expanduser() if output_path else source.with_name(f"{_stem(source)}.fixed.jsonl")
+    source = local_file(path, "dataset", ctx)
+    out = confined(output_path, ctx, "output path") if output_path else source.with_name(f"{_stem(source)}.fixed.jsonl")
     rejects = out.with_name(f"{_stem(out)}.rejects.jsonl")
     changelog = out.with_name(f"{_stem(out)}.changelog.jsonl")
     for target in (out, rejects, changelog):
@@ -53,10 +54,12 @@ def repair(path: str, output_path: str | None, ctx: ToolContext) -> FixResult:
     if not out.parent.is_dir():
         raise ToolError(f"The folder for {out} does not exist.", "Create it or pass another output_path.")
     _refuse_foreign(out, rejects, changelog)
-    temps = [p.with_name(p.name + f".tmp{os.getpid()}") for p in (out, rejects, changelog)]
+    # mkstemp: a fresh name, created exclusively (never through a link someone left at a guessable name).
+    made = [tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp") for p in (out, rejects, changelog)]
+    temps = [Path(name) for _, name in made]
     try:
-        with source.open("rb") as stream, temps[0].open("wb") as good, temps[1].open("wb") as bad, \
-                temps[2].open("wb") as log:
+        with source.open("rb") as stream, os.fdopen(made[0][0], "wb") as good, os.fdopen(made[1][0], "wb") as bad, \
+                os.fdopen(made[2][0], "wb") as log:
             tally = _Tally(good, bad, log)
             tally.bom = stream.read(3) == BOM
             stream.seek(0)

@@ -3,12 +3,11 @@ local backend). Backend-agnostic; a bucket is created only with consent."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pydantic import Field
 
 from tools.backends.base import UploadResult
 from tools.context import ToolContext
+from tools.dataset.paths import shareable_dataset
 from tools.errors import ToolError, ToolInput
 from tools.registry import tool
 
@@ -40,20 +39,30 @@ def _destination(args: UploadInput, ctx: ToolContext, backend: str) -> str | Non
 
 
 def bucket_question(args: UploadInput, ctx: ToolContext) -> str | None:
-    """Ask before creating a bucket (storage is billed); nothing to ask when it exists or nothing would be created."""
-    if not args.create_bucket:
-        return None
+    """Ask before creating a bucket (storage is billed) and before sending data to a bucket other than the configured
+    one (a model told to by a poisoned file must not ship a dataset to a stranger's bucket); else nothing to ask."""
     try:
         backend = ctx.backend(args.backend)
         bucket = _bucket(args, ctx)
         if backend.name != "vertex" or bucket is None:
             return None
-        exists = getattr(backend, "bucket_exists", None)
-        if exists is not None and exists(bucket):
-            return None
+        if args.create_bucket:
+            exists = getattr(backend, "bucket_exists", None)
+            if exists is None or not exists(bucket):
+                return _create_question(bucket, ctx)
     except ToolError:
-        pass  # cannot tell whether it exists: ask, and let the tool report the problem
-    bucket = _bucket(args, ctx)
+        if args.create_bucket:  # cannot tell whether it exists: ask, and let the tool report the problem
+            return _create_question(_bucket(args, ctx), ctx)
+        return None
+    if bucket == ctx.settings.bucket:
+        return None
+    configured = f"the configured bucket is gs://{ctx.settings.bucket}" if ctx.settings.bucket else "no bucket is " \
+        "configured (GTO_BUCKET)"
+    return (f"Upload {args.path} to gs://{bucket}? It is not the configured bucket ({configured}); whoever owns "
+            "that bucket can read the dataset.")
+
+
+def _create_question(bucket: str | None, ctx: ToolContext) -> str:
     where = f"project {ctx.settings.project or '(default)'}, location {ctx.settings.region or 'us-central1'}"
     return (f"Create the Cloud Storage bucket gs://{bucket} ({where}) for the datasets? Storage is billed per "
             "GB-month; a dataset of a few MB costs well under a cent a month.")
@@ -63,9 +72,8 @@ def bucket_question(args: UploadInput, ctx: ToolContext) -> str | None:
 def upload_to_gcs(args: UploadInput, ctx: ToolContext) -> UploadResult:
     """Upload a local dataset file to Cloud Storage (or stage it for the local backend) and return its URI for
     create_tuning_job. An identical object already there is not uploaded again; large files go up resumably."""
-    path = Path(args.path).expanduser()
-    if not path.is_file():
-        raise ToolError(f"{args.path} is not a file.", "Pass the path of the JSONL dataset.")
+    # Only a tuning dataset leaves the machine: never a key, a config file or /proc/self/environ.
+    path = shareable_dataset(args.path, ctx, ctx.workspace.root)
     backend = ctx.backend(args.backend)
     destination = _destination(args, ctx, backend.name)
     ctx.report(f"Uploading {path.name} ({path.stat().st_size:,} bytes) to {destination or backend.name}")

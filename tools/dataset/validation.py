@@ -20,6 +20,7 @@ from tools.dataset.file_rules import file_rules, leakage, token_stats, validatio
 from tools.errors import ToolError, ToolInput
 from tools.registry import tool
 from tools.tokens import get_counter
+from tools.workspace import open_private
 
 
 class ProblemExample(BaseModel):
@@ -97,15 +98,15 @@ def validate(path: str, validation_path: str | None, base_model: str, ctx: ToolC
     """validate_dataset as a library call; `workers` overrides the number of scanning processes."""
     model = catalog().get(base_model)
     limits = catalog().limits
-    train_path = local_file(path, "training file")
-    val_path = local_file(validation_path, "validation file") if validation_path else None
+    train_path = local_file(path, "training file", ctx)
+    val_path = local_file(validation_path, "validation file", ctx) if validation_path else None
     if val_path is not None and val_path.resolve() == train_path.resolve():
         raise ToolError(f"The validation file is the training file ({path}).",
                         "Pass a separate validation file, or none.")
     counter = get_counter(model.id, sum(p.stat().st_size for p in (train_path, val_path) if p is not None))
     stamp = time.strftime("%Y%m%d-%H%M%S")
     report = ctx.workspace.dir("reports") / f"validate-{train_path.stem}-{stamp}-{time.time_ns() % 10**6:06d}.jsonl"
-    with report.open("wb") as out:
+    with open_private(report, "wb") as out:
         files = [(train_path, "train", ProblemLog(out, "train"))]
         if val_path is not None:
             files.append((val_path, "validation", ProblemLog(out, "validation")))
@@ -143,7 +144,7 @@ def dataset_stats(path: str, ctx: ToolContext, base_model: str | None = None) ->
                             "Validate the local file it came from (upload_to_gcs records the link), or pass the "
                             "numbers (training_tokens / example_count) directly.")
         return stats
-    local = local_file(path, "dataset")
+    local = local_file(path, "dataset", ctx)
     key = str(local.resolve())
     stat = local.stat()
     stats = ctx.workspace.dataset(key)

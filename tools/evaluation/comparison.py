@@ -13,11 +13,13 @@ from pydantic import BaseModel, Field
 from tools.backends.base import Checkpoint, GenerateRequest, JobInfo, TuningBackend
 from tools.evaluation.checkpoints import CheckpointRow, checkpoint_rows, job_metrics, pick
 from tools.context import ToolContext
+from tools.evaluation.evaluation_cost import comparison_question, output_limit
 from tools.evaluation.heldout import Example, held_out_examples, truncate
 from tools.evaluation.inference_spend import check_inference
 
 from tools.errors import ToolError, ToolInput
 from tools.registry import tool
+from tools.workspace import open_private
 from tools.evaluation.scoring import (
     MetricComparison, compare_scores, embedder, embedding_similarity, exact_match, rouge_l, token_f1,
 )
@@ -117,12 +119,17 @@ def tuned_target(job: JobInfo, checkpoint_id: str | None) -> str:
     return target
 
 
+MAX_OUTPUT_TOKENS = 2048
+
+
 class CompareModelsInput(ToolInput):
     job_id: str
     prompts_path: str | None = Field(None, description="JSONL of Gemini examples; default the job's validation set")
     max_examples: int = Field(20, ge=1, le=500)
     checkpoint_id: str | None = Field(None, description="compare this checkpoint instead of the default endpoint")
-    max_output_tokens: int | None = Field(None, ge=1, description="default: room for each reference answer")
+    # Capped: each example is two generations, billed per output token on Vertex AI.
+    max_output_tokens: int | None = Field(None, ge=1, le=MAX_OUTPUT_TOKENS,
+                                          description="default: room for each reference answer")
 
 
 class ExamplePair(BaseModel):
@@ -149,7 +156,7 @@ class CompareModelsOutput(BaseModel):
     details_path: str | None = None
 
 
-@tool
+@tool(consent=comparison_question)
 def compare_models(args: CompareModelsInput, ctx: ToolContext) -> CompareModelsOutput:
     """Compare the tuned model with its base model on held-out examples (default: the job's validation set).
 
@@ -162,10 +169,10 @@ def compare_models(args: CompareModelsInput, ctx: ToolContext) -> CompareModelsO
     answers: dict[str, list[tuple[str, float]]] = {"base": [], "tuned": []}
     kept: list[Example] = []
     errors: list[str] = []
-    # Room for the reference and then some (about 2 characters a token is generous for any tokenizer);
-    # a cap keeps a rambling base model from costing minutes on a CPU.
+    # Room for the reference and then some, capped (evaluation_cost.output_limit): a rambling base model must not
+    # cost minutes on a CPU or dollars on Vertex AI.
     requests = [GenerateRequest(contents=ex.contents, system_instruction=ex.system_instruction, temperature=0,
-                                max_output_tokens=args.max_output_tokens or min(1024, len(ex.reference) // 2 + 32))
+                                max_output_tokens=output_limit(args.max_output_tokens, ex))
                 for ex in examples]
     charge = check_inference(ctx, backend.name, job.base_model, requests * 2, "compare_models", job.job_id)
     sent = []
@@ -203,7 +210,7 @@ def compare_models(args: CompareModelsInput, ctx: ToolContext) -> CompareModelsO
     if errors:
         notes.append(f"{len(errors)} examples skipped because a model did not answer; first: {errors[0]}")
     details = ctx.workspace.dir("evaluations") / f"{_safe(job.job_id)}-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
-    with details.open("w") as out:
+    with open_private(details, "w") as out:
         for i, ex in enumerate(kept):
             out.write(json.dumps({"line": ex.line, "prompt": ex.prompt_text, "reference": ex.reference,
                                   "base": texts["base"][i], "tuned": texts["tuned"][i],
@@ -295,7 +302,8 @@ def test_endpoint(args: TestEndpointInput, ctx: ToolContext) -> TestEndpointOutp
             from google import genai
 
             # vertexai=False: GOOGLE_GENAI_USE_ENTERPRISE or _VERTEXAI in the environment would send Vertex paths here.
-            client = genai.Client(vertexai=False, api_key="local", http_options={"base_url": base_url})
+            client = genai.Client(vertexai=False, api_key="local",
+                                  http_options={"base_url": base_url, "timeout": 120_000})  # ms: a CPU generation
             config = {"max_output_tokens": 128, **({"system_instruction": system} if system else {})}
             samples = [_timed(p, lambda p=p: client.models.generate_content(
                 model=target, contents=p, config=config).text) for p in prompts]

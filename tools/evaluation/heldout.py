@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
+from tools.dataset.paths import confined
 from tools.errors import ToolError
+from tools.secrets import redact
 
 if TYPE_CHECKING:
     from tools.backends.base import JobInfo
@@ -38,6 +40,7 @@ def parts_text(content: Any) -> str:
 
 
 def truncate(text: str, limit: int = 200) -> str:
+    text = redact(text)  # before the cut: half a secret no longer looks like one
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -111,6 +114,8 @@ def held_out_examples(ctx: ToolContext, job: JobInfo, prompts_path: str | None, 
     if not uri:
         raise ToolError(f"Job {job.job_id} has no validation set to take held-out prompts from.",
                         "Pass prompts_path: a JSONL of Gemini examples the model was not trained on.")
+    if prompts_path:  # a file the caller names (the job's own datasets were checked when it was created)
+        confined(prompts_path.removeprefix("file://"), ctx, "prompt file")
     path = local_path(ctx, uri)
     examples = read_examples(path, limit, need_reference=not training_fallback)
     if not examples:

@@ -77,6 +77,10 @@ def follow(ctx: ToolContext, job_id: str, *, timeout_s: float, poll_interval_s: 
            sleep: Callable[[float], None] = time.sleep) -> PollMetricsOutput:
     """The polling loop behind poll_metrics and watch."""
     backend = ctx.backend_for_job(job_id)
+    least = getattr(backend, "min_poll_interval_s", 0.0)
+    if poll_interval_s is not None and poll_interval_s < least:
+        raise ToolError(f"poll_interval_s={poll_interval_s:g} is too short for {backend.name}: at least {least:g} s.",
+                        f"Leave it out (the default is {backend.poll_interval_s:g} s) or pass {least:g} or more.")
     interval = poll_interval_s or backend.poll_interval_s
     started = time.monotonic()
     reported = set(already_reported or ())

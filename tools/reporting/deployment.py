@@ -10,6 +10,7 @@ from tools.catalog import catalog
 from tools.evaluation.checkpoints import CheckpointRow
 from tools.reporting.facts import JobFacts
 from tools.errors import ToolError
+from tools.secrets import redact
 
 LOCAL_PORT = 8765  # `gto serve`'s default port
 _ADAPTER_NAMES = {1: "ONE", 2: "TWO", 4: "FOUR", 8: "EIGHT", 16: "SIXTEEN", 32: "THIRTY_TWO"}
@@ -32,7 +33,7 @@ def sample_prompt(f: JobFacts) -> str:
     for prompt in [s.get("prompt") for s in tested.get("samples", [])] + [e.get("prompt") for e in
                                                                            compared.get("examples", [])]:
         if prompt:
-            return prompt[:300]
+            return redact(prompt)[:300]  # redacted before the cut, like everything else in the report
     return "Hello! What can you do?"
 
 

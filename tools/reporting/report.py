@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from tools.backends.base import EVAL_ACCURACY, EVAL_LOSS, TRAIN_ACCURACY, TRAIN_LOSS
 from tools.catalog import catalog
 from tools.context import ToolContext
+from tools.dataset.paths import confined
 from tools.reporting.deployment import cost_lines, endpoint_section
 from tools.reporting.facts import JobFacts, fmt_duration, gather, now_text, num, pct
 from tools.reporting.plots import accuracy_plot, loss_plot, sweep_plot
@@ -19,6 +20,7 @@ from tools.reporting.spend_facts import attach, baseline_lines
 from tools.errors import ToolInput
 from tools.registry import tool
 from tools.secrets import redact
+from tools.workspace import open_private
 from tools.reporting.summary import advice_markdown, compare_jobs, job_rows, render_summary, rows_table
 
 __all__ = ["compare_jobs", "render_summary", "write_report"]
@@ -49,7 +51,7 @@ def write_report(args: WriteReportInput, ctx: ToolContext) -> ReportOutput:
     for facts in all_facts:
         attach(ctx, facts)  # the ledger's rows and the base model measured before tuning (issue 15)
     name = _safe(args.job_ids[0]) if len(args.job_ids) == 1 else f"sweep-{_safe(args.job_ids[0])}-{len(args.job_ids)}"
-    out = Path(args.output_dir).expanduser() if args.output_dir else ctx.workspace.dir("reports", name)
+    out = confined(args.output_dir, ctx, "report folder") if args.output_dir else ctx.workspace.dir("reports", name)
     out.mkdir(parents=True, exist_ok=True)
     lines: list[str] = []
     plots: list[Path] = []
@@ -76,7 +78,8 @@ def write_report(args: WriteReportInput, ctx: ToolContext) -> ReportOutput:
         sections += list(SECTIONS)
     path = out / "report.md"
     # Facts come from logged results (already redacted) and the backend (error texts): redact once more on the way out.
-    path.write_text(redact("\n".join(lines).rstrip() + "\n"), encoding="utf-8")
+    with open_private(path, "w") as report:
+        report.write(redact("\n".join(lines).rstrip() + "\n"))
     return ReportOutput(path=str(path), plots=[str(p) for p in plots], sections=sections, missing=missing)
 
 

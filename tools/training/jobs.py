@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field, PrivateAttr
@@ -12,6 +13,7 @@ from pydantic import BaseModel, Field, PrivateAttr
 from tools.backends.base import JobInfo, TuningSpec
 from tools.catalog import LOCAL_BASE_MODEL, ModelInfo, catalog, default_tuning_model
 from tools.context import ToolContext
+from tools.dataset.paths import confined
 from tools.training.cost import CostEstimate, actual_cost, training_cost
 from tools.training.job_requests import claim, earlier_attempt, request_key
 from tools.training.tuning_spend import budget_note, check_tuning, record_tuning, refusal, settle_job
@@ -100,6 +102,8 @@ def check_limits(args: CreateTuningJobInput, backend: TuningBackend, ctx: ToolCo
     elif model is not None and model.backend != backend.name:
         raise ToolError(f"{model.id} tunes only on Vertex AI; the local backend tunes {LOCAL_BASE_MODEL}.",
                         f"Use base_model='{LOCAL_BASE_MODEL}' for a free rehearsal here, or backend='vertex'.")
+    if backend.name == "local" and Path(args.base_model).expanduser().exists():  # a model folder it would read
+        confined(args.base_model, ctx, "base model folder")
     if model is not None and args.adapter_size is not None and args.adapter_size not in model.adapter_sizes:
         raise ToolError(f"{model.id} accepts adapter sizes {model.adapter_sizes}, not {args.adapter_size}.",
                         "Pick one of those; 4 is a good start, 8 or 16 for large, varied datasets.")
@@ -139,6 +143,8 @@ def spec_for(args: CreateTuningJobInput, model: ModelInfo | None, request_id: st
 def _check_files(args: CreateTuningJobInput, ctx: ToolContext) -> None:
     limits = catalog().limits
     for role, uri in (("training", args.training_dataset_uri), ("validation", args.validation_dataset_uri)):
+        if uri and ("://" not in uri or uri.startswith("file://")):  # a local path the local backend would copy
+            confined(uri.removeprefix("file://"), ctx, f"{role} dataset")
         stats = ctx.workspace.dataset(uri) if uri else None
         if not stats:
             continue
@@ -253,6 +259,9 @@ def list_jobs(args: ListJobsInput, ctx: ToolContext) -> ListJobsOutput:
     """The tuning jobs this workspace knows, newest first, plus those Vertex AI lists for the project."""
     jobs = {j.job_id: j for j in ctx.workspace.list_jobs(args.backend)}
     warnings: list[str] = []
+    if args.backend in (None, "local") and any(j.backend == "local" and not j.state.ended for j in jobs.values()):
+        # a trainer killed without a word (kill -9, a reboot) left its job RUNNING: the store notices and ends it
+        jobs.update({j.job_id: j for j in ctx.backend("local").list_jobs(args.limit)})
     if args.backend == "vertex" or (args.backend is None and ctx.backend_name() == "vertex"):
         try:
             for info in ctx.backend("vertex").list_jobs(args.limit):

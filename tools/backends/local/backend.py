@@ -11,7 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -25,7 +25,7 @@ from tools.backends.local.targets import URI_SCHEME, Target, base_target, resolv
 from tools.catalog import catalog
 from tools.errors import ToolError
 from tools.settings import Settings
-from tools.workspace import Workspace
+from tools.workspace import Workspace, open_private
 
 DEFAULT_EPOCHS = 3
 DEFAULT_ADAPTER_SIZE = 8
@@ -33,6 +33,22 @@ BATCH_SIZE = 4
 MAX_TOKENS_PER_EXAMPLE = 2048  # longer examples are truncated (and counted) like Vertex does past its limit
 SEED = 0
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
+
+
+# What the trainer process inherits: enough to find Python, its packages, caches and threads; never an API key, so
+# neither a crash dump nor a library's telemetry of the trainer can hold one.
+TRAINER_ENV_NAMES = frozenset({"PATH", "HOME", "USER", "LOGNAME", "TMPDIR", "TEMP", "TMP", "LANG", "LANGUAGE", "TZ",
+                               "VIRTUAL_ENV", "CONDA_PREFIX", "XDG_CACHE_HOME", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                               "OPENBLAS_NUM_THREADS", "CUDA_VISIBLE_DEVICES", "SSL_CERT_FILE"})
+TRAINER_ENV_PREFIXES = ("PYTHON", "GTO_", "HF_", "TRANSFORMERS_", "TORCH", "PYTORCH_", "LC_", "CUDA_")
+_SECRET_NAME_PARTS = ("TOKEN", "KEY", "SECRET", "PASSWORD", "CREDENTIAL")
+
+
+def trainer_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """The variables of `environ` the trainer needs (HF_TOKEN and the like excluded: it trains offline)."""
+    return {name: value for name, value in environ.items()
+            if (name in TRAINER_ENV_NAMES or name.startswith(TRAINER_ENV_PREFIXES))
+            and not any(part in name.upper() for part in _SECRET_NAME_PARTS)}
 
 
 class LocalBackend:
@@ -65,7 +81,7 @@ class LocalBackend:
         staged = self.workspace.root / "local" / relative
         skipped = staged.is_file() and staged.stat().st_size == source.stat().st_size
         if not skipped:
-            staged.parent.mkdir(parents=True, exist_ok=True)
+            self.workspace.dir("local", "datasets", digest[:16])
             with tempfile.NamedTemporaryFile(dir=staged.parent, delete=False) as tmp:
                 shutil.copyfile(source, tmp.name)
             os.replace(tmp.name, staged)
@@ -144,9 +160,10 @@ class LocalBackend:
         return self.get_job(job_id)
 
     def _start(self, job_id: str) -> None:
-        env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+        env = {**trainer_environment(os.environ), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+               "HF_HUB_DISABLE_PROGRESS_BARS": "1",
                "PYTHONPATH": os.pathsep.join(p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH")) if p)}
-        log = open(self.store.log_path(job_id), "ab")
+        log = open_private(self.store.log_path(job_id), "ab")
         try:
             child = subprocess.Popen(
                 [sys.executable, "-m", "tools.backends.local.worker", str(self.workspace.root), job_id],

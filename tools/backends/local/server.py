@@ -17,6 +17,7 @@ not load whatever folder a request names.
 from __future__ import annotations
 
 import errno
+import ipaddress
 import json
 import re
 import sys
@@ -33,6 +34,11 @@ from tools.backends.local.targets import Target
 from tools.errors import ToolError
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
+# A slow or idle client gives its connection back after this long; at most this many connections are served at once
+# (the rest get 503 at once), so a stuck or hostile client cannot hold every thread.
+SOCKET_TIMEOUT_S = 30
+MAX_CONNECTIONS = 16
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 DEFAULT_NAME = "default"
 _ROUTES = (
     re.compile(r"^/v[^/]*/projects/[^/]+/locations/[^/]+/endpoints/(?P<endpoint>[^/:]+):(?P<method>\w+)$"),
@@ -47,9 +53,38 @@ class LocalEndpointServer(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(self, address: tuple[str, int], default: Target, resolve: Callable[[str], Target],
-                 log: Callable[[str], None] | None = None):
+                 log: Callable[[str], None] | None = None, max_connections: int = MAX_CONNECTIONS):
         super().__init__(address, Handler)
         self.default, self.resolve, self.log = default, resolve, log
+        self.slots = threading.BoundedSemaphore(max_connections)
+
+    @property
+    def hosts(self) -> set[str]:
+        """The Host header values this server answers to: loopback names and the address it was bound to, with its
+        port. Anything else is a DNS-rebinding page in a browser talking to us under a name of its own."""
+        port = self.server_address[1]
+        names = {*LOOPBACK_NAMES, str(self.server_address[0])}
+        return {f"{name}:{port}".lower() for name in names}
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self.slots.acquire(blocking=False):
+            try:
+                request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
 
     @property
     def url(self) -> str:
@@ -90,10 +125,16 @@ def route(path: str) -> tuple[str, str]:
 class Handler(BaseHTTPRequestHandler):
     server: LocalEndpointServer
     server_version = "gto-local-endpoint"
+    timeout = SOCKET_TIMEOUT_S
 
     def do_POST(self) -> None:
         try:
             raw = self._body()  # read first, so an early error never leaves the body unread on the socket
+            self._admit()
+            content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+            if content_type != "application/json":
+                # a browser sends a cross-site form or text/plain POST without asking first; JSON it must ask for
+                raise ApiError(415, "Send the request body as JSON with Content-Type: application/json.")
             parts = urlsplit(self.path)
             name, method = route(unquote(parts.path))
             target = self.server.target_for(name)
@@ -114,11 +155,26 @@ class Handler(BaseHTTPRequestHandler):
             self._send(500, ApiError(500, f"Internal error: {type(exc).__name__}: {exc}").body())
 
     def do_GET(self) -> None:
+        try:
+            self._admit()
+        except ApiError as exc:
+            self._send(exc.code, exc.body())
+            return
         if urlsplit(self.path).path in ("", "/"):
             self._send(200, {"model": self.server.default.name, "generateContent":
                              f"POST {self.server.url}/v1beta/models/{DEFAULT_NAME}:generateContent"})
             return
         self._send(405, ApiError(405, "Use POST for generateContent.").body())
+
+    def _admit(self) -> None:
+        """Refuse a request addressed to another host name, or sent by a web page of another origin."""
+        host = (self.headers.get("Host") or "").strip().lower()
+        allowed = self.server.hosts
+        if host not in allowed:
+            raise ApiError(403, f"Host {host or '(none)'!r} is not served here; use {sorted(allowed)[0]}.")
+        origin = self.headers.get("Origin")
+        if origin is not None and origin.strip().lower().removeprefix("http://") not in allowed:
+            raise ApiError(403, "Cross-origin requests are refused: call this server from a program, not a web page.")
 
     def _body(self) -> bytes:
         length = self.headers.get("Content-Length")
@@ -185,16 +241,32 @@ def snippet(url: str, model: str) -> str:
             f"print(client.models.generate_content(model=\"{model}\", contents=\"Hello\").text)")
 
 
-def serve_forever(default: Target, resolve: Callable[[str], Target], host: str, port: int) -> None:
+def is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host.lower() == "localhost"
+
+
+def _forever() -> None:
+    threading.Event().wait()
+
+
+def serve_forever(default: Target, resolve: Callable[[str], Target], host: str, port: int,
+                  wait: Callable[[], None] = _forever) -> None:
     """Serve until Ctrl-C, printing the URL and a google-genai snippet first. The port is taken before the model
-    loads, so a port in use is reported at once."""
+    loads, so a port in use is reported at once; port 0 takes a free one (the URL printed says which)."""
     with running(default, resolve, host, port, log=lambda line: print(line, file=sys.stderr)) as server:
+        if not is_loopback(host):
+            print(f"Warning: listening on {host}, beyond this machine: anyone who can reach port "
+                  f"{server.server_address[1]} can use the model (there is no authentication). Use --host 127.0.0.1 "
+                  "unless that is what you want.", file=sys.stderr, flush=True)
         print(f"Loading {default.base_model} ...", flush=True)
         generation.load(default.base_model)
         print(f"Serving {default.name} at {server.url}\n"
               f"POST {server.url}/v1beta/models/{default.name}:generateContent\n\n"
               f"{snippet(server.url, default.name)}\n\nCtrl-C stops it.", flush=True)
         try:
-            threading.Event().wait()
+            wait()
         except KeyboardInterrupt:
             print("Stopped.", flush=True)

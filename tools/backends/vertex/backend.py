@@ -59,6 +59,7 @@ SCAN_LIMIT = 1000  # jobs scanned for a request id when the service ignores or r
 class VertexBackend:
     name = "vertex"
     poll_interval_s = 60.0
+    min_poll_interval_s = 5.0  # each poll is a few API calls against the project's quota
 
     def __init__(self, workspace: Workspace, settings: Settings, credentials: Credentials | None = None,
                  retry: RetryPolicy | None = None):

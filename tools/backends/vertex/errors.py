@@ -98,7 +98,7 @@ class RestError(Exception):
         inner = body.get("error", {}) if isinstance(body, dict) else {}
         message = inner.get("message") if isinstance(inner, dict) else None
         self.failure = ApiFailure(code, inner.get("status") if isinstance(inner, dict) else None,
-                                  message or str(body)[:300], list(inner.get("details") or []) if inner else [])
+                                  message or redact(str(body))[:300], list(inner.get("details") or []) if inner else [])
         super().__init__(f"{code} from {url}: {self.failure.message}")
 
 

@@ -8,6 +8,7 @@ import httpx
 
 from tools.backends.vertex.client import VertexConnection, with_retries
 from tools.backends.vertex.errors import RestError
+from tools.secrets import redact
 
 SERVICE_USAGE = "https://serviceusage.googleapis.com/v1"
 RESOURCE_MANAGER = "https://cloudresourcemanager.googleapis.com/v3"
@@ -27,7 +28,7 @@ class GoogleRest:
             try:
                 data = response.json() if response.content else {}
             except ValueError:
-                data = {"error": {"message": response.text[:300]}}
+                data = {"error": {"message": redact(response.text)[:300]}}
             if response.status_code >= 400:
                 raise RestError(url, response.status_code, data)
             return data
