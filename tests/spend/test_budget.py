@@ -8,6 +8,10 @@ import pytest
 from tools.registry import dispatch
 from tools.spend import ledger
 
+# Prices: Gemini 2.5 has published tuning prices and no Gemini 3 row has one yet, so the budget arithmetic runs
+# on a day when 2.5 was still tunable (tests/spend/test_prices.py covers a current model priced by the user).
+pytestmark = pytest.mark.usefixtures("before_2_5_retired")
+
 TRAIN_URI = "gs://bucket/train.jsonl"  # the vertex fixture records its tokens
 JOB = {"training_dataset_uri": TRAIN_URI, "base_model": "gemini-2.5-flash", "epochs": 3}  # 3M tokens x $5/1M = $15
 

@@ -13,6 +13,10 @@ from tools.context import ToolContext
 from tools.registry import dispatch
 from tools.spend import ledger
 
+# Prices: Gemini 2.5 has published tuning prices and no Gemini 3 row has one yet, so the budget arithmetic runs
+# on a day when 2.5 was still tunable (tests/spend/test_prices.py covers a current model priced by the user).
+pytestmark = pytest.mark.usefixtures("before_2_5_retired")
+
 
 @pytest.fixture
 def train_uri(vctx: ToolContext, gcs: str, train_file: Path) -> str:
