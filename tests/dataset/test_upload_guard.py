@@ -90,9 +90,10 @@ def _outside_arguments(outside: str) -> dict[str, dict[str, object]]:
         "fix_dataset": {"path": outside},
         "split_dataset": {"path": outside},
         "upload_to_gcs": {"path": outside, "backend": "local"},
-        "estimate_cost": {"training_path": outside, "base_model": "gemini-2.5-flash"},
+        "estimate_cost": {"training_path": outside, "base_model": "gemini-3.5-flash-lite"},
         "recommend_hyperparameters": {"training_path": outside},
         "create_tuning_job": {"training_dataset_uri": outside, "base_model": "gemma-3-270m", "backend": "local"},
+        "measure_base": {"training_path": outside, "base_model": "gemma-3-270m", "backend": "local"},
     }
 
 

@@ -64,7 +64,7 @@ def test_without_an_instruction_the_prompt_is_built_from_training_examples(ctx, 
 def test_measure_base_on_vertex_is_checked_against_the_budget(ctx, vertex, files):
     ctx.spend.limit_usd = 0.0
     result = dispatch("measure_base", {"training_path": str(files[0]), "heldout_path": str(files[1]),
-                                       "backend": "vertex"}, ctx)
+                                       "backend": "vertex", "base_model": "gemini-2.5-flash"}, ctx)
     assert result.is_error and "measure_base (4 requests to gemini-2.5-flash)" in result.content
     assert not vertex.generated
 

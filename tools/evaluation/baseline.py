@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from tools.backends.base import GenerateRequest
-from tools.catalog import LOCAL_BASE_MODEL, catalog
+from tools.catalog import LOCAL_BASE_MODEL, catalog, default_tuning_model
 from tools.context import ToolContext
 from tools.errors import ToolError, ToolInput
 from tools.evaluation.heldout import Example, local_path, read_examples, truncate
@@ -21,7 +21,6 @@ from tools.evaluation.scoring import embedding_similarity, exact_match, rouge_l,
 from tools.evaluation.targets import require_target
 from tools.registry import tool
 
-VERTEX_DEFAULT = "gemini-2.5-flash"
 SCORES = {"exact_match": exact_match, "token_f1": token_f1, "rouge_l": rouge_l}
 
 
@@ -30,7 +29,7 @@ class MeasureBaseInput(ToolInput):
                                "is the prompt, or a few of its examples when it has none")
     heldout_path: str | None = Field(None, description="held-out Gemini examples to score on; default the training "
                                      "file's last max_examples examples (then never used as shots)")
-    base_model: str | None = Field(None, description="default gemma-3-270m locally, gemini-2.5-flash on Vertex AI")
+    base_model: str | None = Field(None, description="default: the catalog's default for the backend (gto models)")
     backend: str | None = Field(None, description="vertex or local; default the configured backend")
     max_examples: int = Field(20, ge=1, le=500)
     shots: int = Field(3, ge=0, le=10, description="training examples in the prompt when there is no instruction")
@@ -78,7 +77,7 @@ def _examples(ctx: ToolContext, args: MeasureBaseInput) -> tuple[str, list[Examp
 
 
 def _model(ctx: ToolContext, args: MeasureBaseInput, backend: str) -> tuple[str, list[str]]:
-    named = args.base_model or (VERTEX_DEFAULT if backend == "vertex" else LOCAL_BASE_MODEL)
+    named = args.base_model or default_tuning_model(backend)
     model = catalog().find(named)
     if backend == "local" and model is not None and model.backend != "local":
         return LOCAL_BASE_MODEL, [f"{named} runs only on Vertex AI: measured {LOCAL_BASE_MODEL} on this machine."]

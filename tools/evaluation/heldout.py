@@ -101,7 +101,7 @@ def local_path(ctx: ToolContext, uri: str) -> Path:
             raise ToolError(f"No local copy of {uri} is known.",
                             "Pass prompts_path: a local JSONL file of held-out Gemini examples.")
         uri = source
-    path = Path(uri).expanduser()
+    path = confined(uri, ctx, "dataset")  # under `gto mcp`, only the project's files and the workspace's
     if not path.is_file():
         raise ToolError(f"Prompt file {path} does not exist.", "Pass prompts_path with an existing JSONL file.")
     return path

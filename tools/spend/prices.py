@@ -37,7 +37,7 @@ def rows(path: Path) -> list[dict]:
             raw = tomllib.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             raise ToolError(f"The price file {path} ({PRICES_ENV}) is not valid TOML: {exc}.",
-                            'Write rows like: [[model]] id = "gemini-2.5-flash" tuning_per_m = 5.0') from None
+                            'Write rows like: [[model]] id = "gemini-3.5-flash-lite" tuning_per_m = 5.0') from None
         found = raw.get("model", [])
         for row in found:
             if not isinstance(row, dict) or not isinstance(row.get("id"), str):
