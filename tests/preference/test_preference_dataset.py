@@ -6,7 +6,7 @@ import copy
 import json
 from pathlib import Path
 
-from tests.preference.conftest import pair
+from preference_rows import estimated_tokens, pair, write_jsonl  # noqa: F401 (fixtures)
 from tools.registry import dispatch
 
 

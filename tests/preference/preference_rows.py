@@ -1,4 +1,5 @@
-"""Preference rows in Vertex's format and the other formats convert_preference_dataset reads."""
+"""Preference rows in Vertex's format, and the fixtures the preference tests share (imported by name: a conftest.py
+here would shadow the other folders' `from conftest import ...`)."""
 
 from __future__ import annotations
 
