@@ -90,3 +90,30 @@ def test_refusals_before_anything_is_sent(fake: FakeVertex, vctx: ToolContext, p
     assert "was not found" in refused(method="preference", source_model="projects/p/locations/us-central1/"
                                                                         "tuningJobs/999")
     assert not fake.calls("POST", CREATE)
+
+
+def test_run_preference_job_converts_validates_uploads_and_creates(
+        fake: FakeVertex, vctx: ToolContext, backend: object, gcs: str, approvals, tmp_path: Path) -> None:  # noqa: ANN001
+    rows = [{"prompt": f"What is {i} plus {i}?", "chosen": f"{2 * i}.", "rejected": f"Maybe {i}?"} for i in range(30)]
+    path = tmp_path / "pairs.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = dispatch("run_preference_job", {"path": str(path), "beta": 0.2, "epochs": 1}, vctx)
+    assert not result.is_error, result.content
+    out = result.output
+    assert out.conversions[0].converted == 30 and out.validation.method == "preference" and out.validation.ok
+    assert out.created.job.method == "preference" and out.uploaded[0].startswith("gs://")
+    body = fake.calls("POST", CREATE)[0][2]
+    assert body["preferenceOptimizationSpec"]["hyperParameters"]["beta"] == 0.2
+    assert [tool for tool, _ in approvals.questions] == ["create_tuning_job"]
+    assert "preference tuning job" in approvals.questions[0][1]
+
+
+def test_run_preference_job_stops_on_invalid_data(fake: FakeVertex, vctx: ToolContext, backend: object, gcs: str,
+                                                  tmp_path: Path) -> None:
+    bad = pair(1)
+    bad["completions"][1]["score"] = 1
+    path = tmp_path / "bad.jsonl"
+    path.write_text(json.dumps(bad) + "\n")
+    result = dispatch("run_preference_job", {"path": str(path)}, vctx)
+    assert result.is_error and "not ready" in result.content
+    assert not fake.calls("POST", CREATE)

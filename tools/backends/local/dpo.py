@@ -39,8 +39,8 @@ EVAL_REWARD_MARGIN = "/eval_reward_margin"
 PREFERENCE_METRICS = (TRAIN_LOSS, TRAIN_PREFERENCE_ACCURACY, TRAIN_REWARD_MARGIN, EVAL_LOSS,
                       EVAL_PREFERENCE_ACCURACY, EVAL_REWARD_MARGIN)
 DEFAULT_BETA = 0.1
-# LoRA DPO moves a model that already answers well: a tenth of the SFT rate kept the example task's exact answers
-# while the preference accuracy rose (benchmarks/README.md).
+# A tenth of the SFT trainer's rate: DPO refines a model that already answers, and a large step on the log-ratio
+# quickly pushes both completions' probabilities down (the usual advice; see benchmarks/README.md for a measured run).
 BASE_LEARNING_RATE = 1e-4
 
 
