@@ -10,7 +10,8 @@ import pytest
 import torch
 from tiny_gemma import ANSWER, SYSTEM, tiny_rows, wait_for, write_jsonl
 
-from tools.backends.base import EVAL_LOSS, TRAIN_LOSS, JobInfo, JobState, TuningSpec
+from tools.backends.base import EVAL_LOSS, TRAIN_LOSS, JobInfo, JobState
+from tools.context import ToolContext
 from tools.backends.local.chat_format import IGNORE, ChatFormat, Conversation
 from tools.backends.local.dpo import (
     EVAL_PREFERENCE_ACCURACY, TRAIN_PREFERENCE_ACCURACY, TRAIN_REWARD_MARGIN, encode_pair, read_pairs, token_logps,
@@ -18,6 +19,7 @@ from tools.backends.local.dpo import (
 )
 from tools.backends.local.trainer import TrainConfig, add_lora
 from tools.backends.local.weights import load_model
+from tools.registry import dispatch
 from tools.settings import Settings
 from tools.workspace import Workspace
 
@@ -96,14 +98,19 @@ def test_preference_job_continues_from_a_supervised_checkpoint(tiny_model: Path,
     from tools.backends.local import LocalBackend
 
     root, sft = trained
-    backend = LocalBackend(Workspace(root), Settings())
-    spec = TuningSpec(base_model=str(tiny_model), client_request_id="dpo-from-sft", epochs=1, method="preference",
-                      beta=0.2, source_model=sft.job_id, source_checkpoint_id="2",
-                      training_dataset_uri=str(write_jsonl(tmp_path / "p.jsonl", pref_rows(8))),
-                      validation_dataset_uri=str(write_jsonl(tmp_path / "v.jsonl", pref_rows(4, start=100))))
-    info = backend.create_job(spec)
+    ctx = ToolContext(workspace=Workspace(root), settings=Settings(backend="local"))
+    args = {"base_model": str(tiny_model), "epochs": 1, "method": "preference", "beta": 0.2,
+            "source_model": sft.job_id, "source_checkpoint_id": "2", "backend": "local",
+            "training_dataset_uri": str(write_jsonl(tmp_path / "p.jsonl", pref_rows(8))),
+            "validation_dataset_uri": str(write_jsonl(tmp_path / "v.jsonl", pref_rows(4, start=100)))}
+    refused = dispatch("create_tuning_job", {**args, "source_checkpoint_id": "9"}, ctx)
+    assert refused.is_error and "no checkpoint '9'" in refused.content
+    created = dispatch("create_tuning_job", args, ctx)
+    assert not created.is_error, created.content
+    info = created.output.job
     assert (info.method, info.beta, info.source_model, info.source_checkpoint_id) == (
         "preference", 0.2, sft.job_id, "2")
+    backend = LocalBackend(Workspace(root), Settings())
     info = wait_for(backend, info.job_id, lambda i: i.state.ended, timeout=120)
     assert info.state == JobState.SUCCEEDED, info.error
     assert info.data_stats.example_count == 8 and len(info.checkpoints) == 1
