@@ -104,3 +104,11 @@ def test_convert_reads_three_formats_and_repairs_safely(ctx, write_jsonl, tmp_pa
     assert lines[2]["system_instruction"]["parts"][0]["text"] == "Be terse."
     assert lines[4] == pair(8)
     assert validate(ctx, Path(out.output_path)).train.errors == 0
+
+
+def test_cost_estimate_revalidates_preference_data_as_preference(ctx, write_jsonl):
+    path = write_jsonl("prefs.jsonl", [pair(i) for i in range(10)])
+    result = dispatch("estimate_cost", {"training_path": str(path), "base_model": "gemini-2.5-flash",
+                                        "epochs": 2}, ctx)
+    assert not result.is_error, result.content
+    assert ctx.workspace.dataset(str(path.resolve()))["method"] == "preference"

@@ -159,7 +159,7 @@ def dataset_stats(path: str, ctx: ToolContext, base_model: str = "gemini-2.5-fla
     stats = ctx.workspace.dataset(key)
     fresh = stats and stats.get("bytes") == stat.st_size and stats.get("mtime_ns") == stat.st_mtime_ns
     if not fresh or stats.get("tokenizer") != get_counter(base_model, stat.st_size).name:  # type: ignore[union-attr]
-        validate(key, None, base_model, ctx)
+        validate(key, None, base_model, ctx, method="preference" if looks_like_preference(local) else "supervised")
         stats = ctx.workspace.dataset(key)
     return stats or {}
 
