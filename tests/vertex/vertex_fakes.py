@@ -35,7 +35,11 @@ class FakeJob:
 
     @property
     def epochs(self) -> int:
-        return int(self.body.get("supervisedTuningSpec", {}).get("hyperParameters", {}).get("epochCount", 3))
+        return int(self.body.get(self.spec_key, {}).get("hyperParameters", {}).get("epochCount", 3))
+
+    @property
+    def spec_key(self) -> str:
+        return "preferenceOptimizationSpec" if "preferenceOptimizationSpec" in self.body else "supervisedTuningSpec"
 
     @property
     def location(self) -> str:
@@ -67,22 +71,37 @@ class FakeJob:
 
     def to_json(self) -> dict[str, Any]:
         """A TuningJob in the documented REST shape (int64 fields as strings, as the service sends them)."""
-        state, spec = self.state(), dict(self.body.get("supervisedTuningSpec", {}))
+        state, spec = self.state(), dict(self.body.get(self.spec_key, {}))
         job: dict[str, Any] = {
             "name": self.name, "state": state, "createTime": self.created, "updateTime": now(),
-            "baseModel": self.body.get("baseModel"), "supervisedTuningSpec": spec,
+            "baseModel": self.body.get("baseModel"), self.spec_key: spec,
             "labels": self.body.get("labels", {}), "tunedModelDisplayName": self.body.get("tunedModelDisplayName"),
         }
+        if "preTunedModel" in self.body:  # continuous tuning: the service fills in the base model (output only)
+            # google-genai 2.34 sends its fields in snake_case (proto names, which the JSON mapping accepts);
+            # the service answers in lowerCamelCase
+            sent = self.body["preTunedModel"]
+            job["preTunedModel"] = {"tunedModelName": sent.get("tunedModelName", sent.get("tuned_model_name")),
+                                    "baseModel": "gemini-2.5-flash"}
+            if sent.get("checkpointId", sent.get("checkpoint_id")):
+                job["preTunedModel"]["checkpointId"] = sent.get("checkpointId", sent.get("checkpoint_id"))
+            del job["baseModel"]
         if self.phase > 0:
             job["startTime"] = self.created
             job["experiment"] = f"{self.prefix()}/metadataStores/default/contexts/tuning-experiment-{self.job_number()}"
-            job["tuningDataStats"] = {"supervisedTuningDataStats": {
+            stats_key = ("preferenceOptimizationDataStats" if self.spec_key == "preferenceOptimizationSpec"
+                         else "supervisedTuningDataStats")
+            stats = {
                 "tuningDatasetExampleCount": "40", "totalBillableTokenCount": "12000",
                 "totalTuningCharacterCount": "48000", "tuningStepCount": str(self.epochs * STEPS_PER_EPOCH),
                 "totalTruncatedExampleCount": "1", "truncatedExampleIndices": ["7"],
                 "droppedExampleReasons": ["example 7 exceeds the token limit"],
                 "userInputTokenDistribution": {"sum": "8000", "mean": 200.0},
-                "userOutputTokenDistribution": {"sum": "4000", "mean": 100.0}}}
+                "userOutputTokenDistribution": {"sum": "4000", "mean": 100.0}}
+            if stats_key == "preferenceOptimizationDataStats":  # it has no character or truncation counts
+                for key in ("totalTuningCharacterCount", "totalTruncatedExampleCount", "truncatedExampleIndices"):
+                    del stats[key]
+            job["tuningDataStats"] = {stats_key: stats}
             job["tuningJobMetadata"] = {"completedEpochCount": str(self.visible_step() // STEPS_PER_EPOCH),
                                         "completedStepCount": str(self.visible_step())}
         if self.checkpoints() and not self.cancelled and state != "JOB_STATE_FAILED":

@@ -36,8 +36,11 @@ class JobState(StrEnum):
         return self in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.EXPIRED)
 
 
+TuningMethod = Literal["supervised", "preference"]
+
+
 class TuningSpec(BaseModel):
-    """Everything needed to create a supervised tuning job, on any backend."""
+    """Everything needed to create a supervised or preference tuning job, on any backend."""
 
     base_model: str
     training_dataset_uri: str
@@ -52,6 +55,12 @@ class TuningSpec(BaseModel):
     client_request_id: str = Field(description="idempotency key: a retry with the same id never creates a second job")
     evaluation_metrics: list[str] = Field(default_factory=list)
     evaluation_output_uri: str | None = None
+    method: TuningMethod = "supervised"
+    beta: float | None = Field(None, description="preference tuning: weight of the KL term keeping the model near "
+                                                 "its starting point")
+    source_model: str | None = Field(None, description="continue tuning from this tuned model (Vertex model name, "
+                                                       "or a local job id) instead of base_model")
+    source_checkpoint_id: str | None = Field(None, description="that model's checkpoint; default its default one")
 
 
 class DataStats(BaseModel):
@@ -101,6 +110,10 @@ class JobInfo(BaseModel):
     experiment: str | None = None
     labels: dict[str, str] = Field(default_factory=dict)
     client_request_id: str | None = None
+    method: TuningMethod = "supervised"
+    beta: float | None = None
+    source_model: str | None = Field(None, description="the tuned model this job continued from, if any")
+    source_checkpoint_id: str | None = None
 
 
 class MetricPoint(BaseModel):

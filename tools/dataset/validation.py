@@ -14,6 +14,8 @@ from tools.catalog import catalog, default_tuning_model
 from tools.context import ToolContext
 from tools.dataset.problems import ERROR, WARNING, ProblemLog
 from tools.dataset.paths import local_file
+from tools.dataset.preference import looks_like_preference, scan_preference
+from tools.dataset.preference_format import MAX_TOKENS as PREFERENCE_MAX_TOKENS
 from tools.dataset.scan import FileScan
 from tools.dataset.scan_workers import scan_files
 from tools.dataset.file_rules import file_rules, leakage, token_stats, validation_share
@@ -71,6 +73,7 @@ class ValidationReport(BaseModel):
     leakage_count: int = 0
     report_path: str = Field(description="every problem, one JSON object a line")
     tokens_estimated: bool
+    method: Literal["supervised", "preference"] = Field("supervised", description="which format was checked")
     summary: str
     warnings: list[str] = Field(default_factory=list, description="about the base model, e.g. its retirement")
 
@@ -80,21 +83,29 @@ class ValidateDatasetInput(ToolInput):
     validation_path: str | None = Field(None, description="Local path of the validation JSONL file, if any")
     base_model: str = Field(default_factory=default_tuning_model, description="Base model to tune: sets the token "
                             f"limit per example (default {default_tuning_model()})")
+    method: Literal["auto", "supervised", "preference"] = Field(
+        "auto", description="supervised (contents ending in a model turn) or preference (contents + completions "
+                            "pair); auto reads the first line")
 
 
 @tool
 def validate_dataset(args: ValidateDatasetInput, ctx: ToolContext) -> ValidationReport:
     """Check a Gemini tuning dataset (JSONL, optionally with a validation file) against every Vertex AI rule locally:
     JSON per line, roles, turn order, parts, systemInstruction, token limits, duplicates, file size, validation
-    size and leakage. Problems are grouped by kind with line numbers; the full list is written to report_path."""
+    size and leakage. Problems are grouped by kind with line numbers; the full list is written to report_path.
+    Preference data (contents + a scored pair of completions) gets the preference-tuning rules instead."""
     catalog().tunable(args.base_model)  # a retired model is refused before any work, its successor named
-    report = validate(args.path, args.validation_path, args.base_model, ctx)
+    method = args.method
+    if method == "auto":
+        training = local_file(args.path, "training file", ctx)
+        method = "preference" if looks_like_preference(training) else "supervised"
+    report = validate(args.path, args.validation_path, args.base_model, ctx, method=method)
     warning = catalog().warning(args.base_model)
     return report.model_copy(update={"warnings": [warning]}) if warning else report
 
 
 def validate(path: str, validation_path: str | None, base_model: str, ctx: ToolContext,
-             workers: int | None = None) -> ValidationReport:
+             workers: int | None = None, method: str = "supervised") -> ValidationReport:
     """validate_dataset as a library call; `workers` overrides the number of scanning processes."""
     model = catalog().get(base_model)
     limits = catalog().limits
@@ -116,7 +127,12 @@ def validate(path: str, validation_path: str | None, base_model: str, ctx: ToolC
         def progress(done: int, total: int) -> None:
             ctx.report(f"validating {names}", done, total, unit="bytes")
 
-        scans = scan_files(files, counter, model.max_tokens_per_example, progress, workers)
+        max_tokens = model.max_tokens_per_example
+        if method == "preference":
+            max_tokens = min(max_tokens, PREFERENCE_MAX_TOKENS)
+            scans = [scan_preference(p, role, counter, max_tokens, log) for p, role, log in files]
+        else:
+            scans = scan_files(files, counter, max_tokens, progress, workers)
         for scan in scans:
             file_rules(scan, limits.max_file_bytes, limits.max_validation_rows, limits.recommended_min_examples)
         leaked = 0
@@ -126,11 +142,13 @@ def validate(path: str, validation_path: str | None, base_model: str, ctx: ToolC
     reports = [_file_report(s, counter.estimated, counter.name) for s in scans]
     ok = all(r.errors == 0 for r in reports)
     for scan, file_report in zip(scans, reports):
-        _record(ctx, scan, file_report, model.id)
+        _record(ctx, scan, file_report, model.id, method)
+    summary = _summary(ok, reports, leaked, counter.estimated)
     return ValidationReport(
-        ok=ok, base_model=model.id, max_tokens_per_example=model.max_tokens_per_example, train=reports[0],
+        ok=ok, base_model=model.id, max_tokens_per_example=max_tokens, train=reports[0],
         validation=reports[1] if len(reports) == 2 else None, leakage_count=leaked, report_path=str(report),
-        tokens_estimated=counter.estimated, summary=_summary(ok, reports, leaked, counter.estimated),
+        tokens_estimated=counter.estimated, method=method,
+        summary=f"Preference data. {summary}" if method == "preference" else summary,
     )
 
 
@@ -150,7 +168,7 @@ def dataset_stats(path: str, ctx: ToolContext, base_model: str | None = None) ->
     stats = ctx.workspace.dataset(key)
     fresh = stats and stats.get("bytes") == stat.st_size and stats.get("mtime_ns") == stat.st_mtime_ns
     if not fresh or stats.get("tokenizer") != get_counter(base_model, stat.st_size).name:  # type: ignore[union-attr]
-        validate(key, None, base_model, ctx)
+        validate(key, None, base_model, ctx, method="preference" if looks_like_preference(local) else "supervised")
         stats = ctx.workspace.dataset(key)
     return stats or {}
 
@@ -166,7 +184,7 @@ def _file_report(scan: FileScan, estimated: bool, tokenizer: str) -> FileReport:
     )
 
 
-def _record(ctx: ToolContext, scan: FileScan, report: FileReport, base_model: str) -> None:
+def _record(ctx: ToolContext, scan: FileScan, report: FileReport, base_model: str, method: str) -> None:
     stat = scan.path.stat()
     role: Literal["train", "validation"] = "train" if scan.role == "train" else "validation"
     ctx.workspace.record_dataset(str(scan.path.resolve()), {
@@ -175,7 +193,7 @@ def _record(ctx: ToolContext, scan: FileScan, report: FileReport, base_model: st
         "tokenizer": report.tokens.tokenizer, "avg_tokens": report.tokens.mean,
         "avg_input_tokens": report.tokens.avg_input_tokens, "avg_output_tokens": report.tokens.avg_output_tokens,
         "max_tokens": report.tokens.max, "ok": report.errors == 0, "role": role, "base_model": base_model,
-        "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+        "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns, "method": method,
     })
 
 

@@ -15,6 +15,7 @@ from tools.context import ToolContext
 from tools.dataset.paths import confined
 from tools.reporting.deployment import cost_lines, endpoint_section
 from tools.reporting.facts import JobFacts, fmt_duration, gather, now_text, num, pct
+from tools.reporting.method import method_text
 from tools.reporting.plots import accuracy_plot, loss_plot, sweep_plot
 from tools.reporting.spend_facts import attach, baseline_lines
 from tools.errors import ToolInput
@@ -151,7 +152,7 @@ def dataset(f: JobFacts) -> list[str]:
 def hyperparameters(f: JobFacts) -> list[str]:
     j = f.job
     rec = f.result("recommend_hyperparameters") or {}
-    lines = ["| parameter | used | recommended | why |", "|---|---|---|---|"]
+    lines = [f"Method: {method_text(j)}.", "", "| parameter | used | recommended | why |", "|---|---|---|---|"]
     for key, label, used in (("epochs", "epochs", j.epochs), ("adapter_size", "adapter size", j.adapter_size),
                              ("learning_rate_multiplier", "learning-rate multiplier", j.learning_rate_multiplier)):
         r = rec.get(key) if isinstance(rec.get(key), dict) else {}

@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 from tools.backends.base import EVAL_ACCURACY, EVAL_LOSS, TRAIN_ACCURACY, TRAIN_LOSS, JobInfo, JobState
 from tools.context import ToolContext
 from tools.reporting.deployment import adapter_name, cost_facts, endpoint_of
+from tools.reporting.method import method_text
 from tools.reporting.facts import JobFacts, fmt_duration, gather, num, pct
 from tools.errors import ToolInput
 from tools.registry import tool
@@ -85,6 +86,7 @@ def render_summary(ctx: ToolContext, job_id: str | None, facts: JobFacts | None 
     j = f.job
     epochs = str(j.epochs) if j.epochs else "Auto (chosen by the service)"
     out += [f"{DONE} Phase 2: Tuning Job Created", f"  - Job ID: {j.job_id}", f"  - Base Model: {j.base_model}",
+            f"  - Method: {method_text(j)}",
             f"  - Adapter Size: {adapter_name(j.adapter_size, j.backend)}", f"  - Epochs: {epochs}", ""]
     out += _phase3(f) + _phase4(f) + _phase5(f) + _cost(f)
     recs, steps = advice(f)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field, PrivateAttr
 
@@ -16,6 +16,7 @@ from tools.context import ToolContext
 from tools.dataset.paths import confined
 from tools.training.cost import CostEstimate, actual_cost, training_cost
 from tools.training.job_requests import claim, earlier_attempt, request_key
+from tools.training.continuation import check_method
 from tools.training.tuning_spend import budget_note, check_tuning, record_tuning, refusal, settle_job
 from tools.errors import ToolError, ToolInput
 from tools.registry import tool
@@ -41,6 +42,16 @@ class CreateTuningJobInput(ToolInput):
         default_factory=list, description="Preview: metrics Vertex computes per checkpoint (e.g. bleu, rouge_l)")
     evaluation_output_uri: str | None = Field(None, description="gs:// prefix for the evaluation results")
     backend: str | None = Field(None, description="vertex or local; default the configured backend")
+    method: Literal["supervised", "preference"] = Field(
+        "supervised", description="supervised (prompt -> answer) or preference (prompt -> preferred over "
+                                  "dispreferred answer; validate the data with method='preference')")
+    beta: float | None = Field(None, gt=0, description="preference only: how closely the tuned model stays near its "
+                                                         "starting point; None lets the service choose")
+    source_model: str | None = Field(
+        None, description="continue from a tuned model instead of base_model: a tuning job id, or on Vertex the "
+                          "tuned model's name (projects/P/locations/L/models/M)")
+    source_checkpoint_id: str | None = Field(
+        None, description="with source_model: the checkpoint to start from (list_checkpoints); default its default")
     request_id: str | None = Field(
         None, description="idempotency key; default derived from the arguments, so a retried call reuses its job")
     # Set when the consent check put its question: the tool asks itself before creating a job when it did not.
@@ -108,6 +119,7 @@ def check_limits(args: CreateTuningJobInput, backend: TuningBackend, ctx: ToolCo
         raise ToolError(f"{model.id} accepts adapter sizes {model.adapter_sizes}, not {args.adapter_size}.",
                         "Pick one of those; 4 is a good start, 8 or 16 for large, varied datasets.")
     _check_files(args, ctx)
+    check_method(args, backend, ctx)
     check_spec = getattr(backend, "check_spec", None)
     if check_spec is not None:
         check_spec(spec_for(args, model, "pending"))
@@ -132,6 +144,8 @@ def region_warning(model: ModelInfo | None, backend: TuningBackend) -> str | Non
 
 def spec_for(args: CreateTuningJobInput, model: ModelInfo | None, request_id: str) -> TuningSpec:
     return TuningSpec(
+        method=args.method, beta=args.beta, source_model=args.source_model,
+        source_checkpoint_id=args.source_checkpoint_id,
         base_model=model.id if model else args.base_model, training_dataset_uri=args.training_dataset_uri,
         validation_dataset_uri=args.validation_dataset_uri, epochs=args.epochs, adapter_size=args.adapter_size,
         learning_rate_multiplier=args.learning_rate_multiplier,
@@ -195,8 +209,10 @@ def question(args: CreateTuningJobInput, ctx: ToolContext, backend: TuningBacken
     epochs = f"{args.epochs} epochs" if args.epochs else "epochs chosen by the service"
     where = f"project {ctx.settings.project or '(from your gcloud configuration)'}, {getattr(backend, 'region', '')}"
     warning = region_warning(model, backend)
-    return (f"Start a Vertex AI tuning job: {args.base_model} on {args.training_dataset_uri} ({epochs}; {where})? "
-            f"{summary}" + (f" Note: {warning}" if warning else "")
+    kind = "preference tuning" if args.method == "preference" else "tuning"
+    start = f" continuing from {args.source_model}" if args.source_model else ""
+    return (f"Start a Vertex AI {kind} job: {args.base_model}{start} on {args.training_dataset_uri} "
+            f"({epochs}; {where})? {summary}" + (f" Note: {warning}" if warning else "")
             + budget_note(ctx, _estimate(args, ctx, backend.name)))
 
 

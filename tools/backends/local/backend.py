@@ -14,6 +14,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from tools.backends.base import (
     GenerateRequest, GenerateResult, JobInfo, JobState, MetricPoint, PreflightReport, TuningSpec, UploadResult,
@@ -110,9 +111,11 @@ class LocalBackend:
             raise ToolError(f"adapter_size must be at least 1, not {rank}.", f"Use one of {allowed}.")
         if multiplier <= 0:
             raise ToolError(f"learning_rate_multiplier must be positive, not {multiplier}.", "Default is 1.0.")
-        from tools.backends.local.trainer import BASE_LEARNING_RATE
+        import tools.backends.local.dpo as dpo
+        import tools.backends.local.trainer as trainer
 
-        return {"epochs": epochs, "rank": rank, "learning_rate": BASE_LEARNING_RATE * multiplier,
+        base_rate = dpo.BASE_LEARNING_RATE if spec.method == "preference" else trainer.BASE_LEARNING_RATE
+        return {"epochs": epochs, "rank": rank, "learning_rate": base_rate * multiplier,
                 "batch_size": BATCH_SIZE, "seed": SEED, "max_tokens": MAX_TOKENS_PER_EXAMPLE,
                 "export_last_checkpoint_only": spec.export_last_checkpoint_only}
 
@@ -138,6 +141,7 @@ class LocalBackend:
         training_uri = self._dataset_uri(spec.training_dataset_uri, "training")
         validation_uri = self._dataset_uri(spec.validation_dataset_uri, "validation") \
             if spec.validation_dataset_uri else None
+        source = self._source(spec)
         job_id = new_job_id()
         info = JobInfo(
             job_id=job_id, backend=self.name, state=JobState.PENDING, base_model=base,
@@ -145,9 +149,12 @@ class LocalBackend:
             validation_dataset_uri=validation_uri, epochs=train["epochs"], adapter_size=train["rank"],
             learning_rate_multiplier=spec.learning_rate_multiplier or 1.0, tuned_model=f"local/jobs/{job_id}",
             labels=spec.labels, client_request_id=spec.client_request_id, completed_epochs=0, completed_steps=0,
+            method=spec.method, beta=source["beta"], source_model=spec.source_model,
+            source_checkpoint_id=source["checkpoint_id"],
         )
         config = {"base_model": base, "training_dataset_uri": training_uri,
-                  "validation_dataset_uri": validation_uri, "train": train}
+                  "validation_dataset_uri": validation_uri, "train": train, "method": spec.method,
+                  "beta": source["beta"], "source_adapter": source["adapter"]}
         try:
             self.store.add(info, config)
         except sqlite3.IntegrityError:  # a concurrent create with the same request id won
@@ -158,6 +165,21 @@ class LocalBackend:
         self.workspace.log_event(job_id, "job_created", f"local tuning of {base}", config)
         self._start(job_id)
         return self.get_job(job_id)
+
+    def _source(self, spec: TuningSpec) -> dict[str, Any]:
+        """The method's beta and, for a continued job, the adapter folder and checkpoint it starts from."""
+        from tools.backends.local.dpo import DEFAULT_BETA
+
+        beta = (spec.beta or DEFAULT_BETA) if spec.method == "preference" else None
+        if not spec.source_model:
+            return {"beta": beta, "adapter": None, "checkpoint_id": None}
+        target = resolve(self.store, f"{spec.source_model}@{spec.source_checkpoint_id}"
+                         if spec.source_checkpoint_id else spec.source_model)
+        if target.adapter is None or weights.canonical_base(target.base_model) != weights.canonical_base(
+                spec.base_model):
+            raise ToolError(f"{spec.source_model} is not a tuned model of {spec.base_model}.",
+                            "Continue from a local job of the same base model (list_jobs).")
+        return {"beta": beta, "adapter": str(target.adapter), "checkpoint_id": target.checkpoint_id}
 
     def _start(self, job_id: str) -> None:
         env = {**trainer_environment(os.environ), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",

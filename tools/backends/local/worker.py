@@ -108,16 +108,25 @@ def run(store: JobStore, job_id: str) -> None:
     folder = weights.model_dir(config["base_model"])
     tokenizer = weights.load_tokenizer(folder)
     fmt = ChatFormat(tokenizer)
-    train_set, truncated, dropped = encode_file(fmt, resolve_uri(store.workspace, config["training_dataset_uri"]),
-                                                train_config.max_tokens)
+    preference = config.get("method") == "preference"
+    encode: Any = encode_file
+    if preference:
+        from tools.backends.local.dpo import encode_pair_file as encode
+    train_set, truncated, dropped = encode(fmt, resolve_uri(store.workspace, config["training_dataset_uri"]),
+                                           train_config.max_tokens)
     if not train_set:
         raise DataError(f"no usable training examples ({'; '.join(dropped[:3])})")
-    val_set: list[Encoded] = []
+    val_set: list[Any] = []
     if config.get("validation_dataset_uri"):
         val_path = resolve_uri(store.workspace, config["validation_dataset_uri"])
-        val_set = encode_file(fmt, val_path, train_config.max_tokens)[0]
+        val_set = encode(fmt, val_path, train_config.max_tokens)[0]
     total = steps_per_epoch(len(train_set), train_config.batch_size) * train_config.epochs
-    stats = data_stats(train_set, truncated, dropped, total)
+    if preference:
+        from tools.backends.local.dpo import pair_stats
+
+        stats = pair_stats(train_set, truncated, dropped, total)
+    else:
+        stats = data_stats(train_set, truncated, dropped, total)
 
     def describe(job: JobInfo) -> None:
         job.data_stats, job.total_steps, job.completed_steps, job.completed_epochs = stats, total, 0, 0
@@ -130,10 +139,21 @@ def run(store: JobStore, job_id: str) -> None:
 
     torch.manual_seed(train_config.seed)
     model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32)
-    model = add_lora(model, train_config.rank, train_config.seed)
+    if config.get("source_adapter"):  # continuing from a tuned job's checkpoint: its adapter is the start
+        from tools.backends.local.dpo import load_adapter
+
+        model = load_adapter(model, config["source_adapter"])
+    else:
+        model = add_lora(model, train_config.rank, train_config.seed)
     log.info("model loaded in %.1f s; training %s steps", time.monotonic() - started, total)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    result = train(model, train_set, val_set, train_config, JobReporter(store, job_id), pad_id)
+    if preference:
+        from tools.backends.local.dpo import train_dpo
+
+        result = train_dpo(model, train_set, val_set, train_config, JobReporter(store, job_id), pad_id,
+                           config["beta"])
+    else:
+        result = train(model, train_set, val_set, train_config, JobReporter(store, job_id), pad_id)
     log.info("trained %s steps, %s tokens in %.1f s (%.1f tokens/s)", result.steps, result.tokens, result.seconds,
              result.tokens_per_s)
 

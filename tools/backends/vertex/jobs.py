@@ -15,6 +15,8 @@ REQUEST_LABEL = "gto_request_id"
 ADAPTER_ENUM = {1: "ADAPTER_SIZE_ONE", 2: "ADAPTER_SIZE_TWO", 4: "ADAPTER_SIZE_FOUR", 8: "ADAPTER_SIZE_EIGHT",
                 16: "ADAPTER_SIZE_SIXTEEN", 32: "ADAPTER_SIZE_THIRTY_TWO"}
 ADAPTER_SIZE = {v: k for k, v in ADAPTER_ENUM.items()}
+METHOD_ENUM = {"supervised": types.TuningMethod.SUPERVISED_FINE_TUNING,
+               "preference": types.TuningMethod.PREFERENCE_TUNING}
 _LABEL = re.compile(r"^[a-z0-9_-]{0,63}$")
 _LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 
@@ -29,8 +31,16 @@ def label_problem(key: str, value: str) -> str | None:
 
 
 def tuning_request(spec: TuningSpec, no_retry: types.HttpOptions) -> dict[str, Any]:
-    """Keyword arguments for client.tunings.tune()."""
+    """Keyword arguments for client.tunings.tune().
+
+    Preference tuning is the same request with method PREFERENCE_TUNING (the SDK then writes the fields into
+    preferenceOptimizationSpec) and an optional beta. Continuing from a tuned model passes its resource name as
+    base_model, which google-genai turns into preTunedModel {tunedModelName, checkpointId} (google-genai 2.34,
+    tunings.py: tune())."""
     config = types.CreateTuningJobConfig(
+        method=METHOD_ENUM[spec.method],
+        beta=spec.beta,
+        pre_tuned_model_checkpoint_id=spec.source_checkpoint_id if spec.source_model else None,
         http_options=no_retry,
         tuned_model_display_name=spec.display_name,
         description=spec.description,
@@ -48,7 +58,7 @@ def tuning_request(spec: TuningSpec, no_retry: types.HttpOptions) -> dict[str, A
             output_config=types.OutputConfig(
                 gcs_destination=types.GcsDestination(output_uri_prefix=spec.evaluation_output_uri)),
         )
-    return {"base_model": spec.base_model,
+    return {"base_model": spec.source_model or spec.base_model,
             "training_dataset": types.TuningDataset(gcs_uri=spec.training_dataset_uri), "config": config}
 
 
@@ -62,9 +72,12 @@ def job_state(state: Any) -> JobState:
 
 def job_info(job: types.TuningJob, default_checkpoint_id: str | None = None) -> JobInfo:
     """One JobInfo from a TuningJob; `default_checkpoint_id` is the choice recorded by set_default_checkpoint."""
-    spec = job.supervised_tuning_spec
+    preference = job.preference_optimization_spec
+    spec: Any = preference or job.supervised_tuning_spec
     hyper = spec.hyper_parameters if spec else None
-    stats = job.tuning_data_stats.supervised_tuning_data_stats if job.tuning_data_stats else None
+    pre_tuned = job.pre_tuned_model
+    data = job.tuning_data_stats
+    stats = (data.supervised_tuning_data_stats or data.preference_optimization_data_stats) if data else None
     meta = job.tuning_job_metadata
     tuned = job.tuned_model
     checkpoints = _checkpoints(tuned, default_checkpoint_id)
@@ -97,6 +110,10 @@ def job_info(job: types.TuningJob, default_checkpoint_id: str | None = None) -> 
         experiment=job.experiment,
         labels=labels,
         client_request_id=labels.get(REQUEST_LABEL),
+        method="preference" if preference else "supervised",
+        beta=getattr(hyper, "beta", None),
+        source_model=pre_tuned.tuned_model_name if pre_tuned else None,
+        source_checkpoint_id=pre_tuned.checkpoint_id if pre_tuned else None,
     )
 
 
@@ -114,15 +131,16 @@ def _checkpoints(tuned: types.TunedModel | None, chosen: str | None) -> list[Che
     return points
 
 
-def _data_stats(s: types.SupervisedTuningDataStats) -> DataStats:
+def _data_stats(s: types.SupervisedTuningDataStats | types.PreferenceOptimizationDataStats) -> DataStats:
+    """Supervised or preference data stats (the latter has no character or truncation counts)."""
     reasons = [str(r) for r in (s.dropped_example_reasons or [])]
     return DataStats(
         example_count=s.tuning_dataset_example_count,
         total_billable_token_count=s.total_billable_token_count,
-        total_tuning_character_count=s.total_tuning_character_count,
+        total_tuning_character_count=getattr(s, "total_tuning_character_count", None),
         tuning_step_count=s.tuning_step_count,
-        truncated_example_count=s.total_truncated_example_count,
-        truncated_example_indices=[int(i) for i in (s.truncated_example_indices or [])],
+        truncated_example_count=getattr(s, "total_truncated_example_count", None),
+        truncated_example_indices=[int(i) for i in (getattr(s, "truncated_example_indices", None) or [])],
         dropped_example_reasons=reasons,
         input_tokens_mean=s.user_input_token_distribution.mean if s.user_input_token_distribution else None,
         output_tokens_mean=s.user_output_token_distribution.mean if s.user_output_token_distribution else None,
