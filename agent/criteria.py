@@ -66,7 +66,10 @@ def evaluate(request: Request | None, evidence: Evidence, since: int = 0,
     """The request's criteria. Results from before the request (`since`) count for the whole workflow (a chat builds
     on what is done), not for a part: "what's the status?" needs a fresh answer."""
     if request is None or request.whole:
-        return workflow(evidence.records, workspace)
+        criteria = workflow(evidence.records, workspace)
+        if request is not None and "preference" in request.parts:
+            criteria.append(_preferred(request, evidence.records))
+        return criteria
     if not request.understood:
         return [Criterion("understood", "Request understood", False, "no part of the workflow matched the words")]
     fresh = evidence.records[since:]
@@ -177,6 +180,20 @@ def _state(r: ToolRecord) -> str:
     return f"{job.job_id}: {job.state.value}" if job else "answered"
 
 
+def _preferred(request: Request, records: list[ToolRecord]) -> Criterion:
+    """A preference job ran to success (and, chained after tuning, was compared with its base)."""
+    found = latest(records, "run_preference_job")
+    job = job_of(found.output) if found else None
+    if job is None:
+        return Criterion("preference", "Preference tuning job succeeded", False, "no preference job run")
+    compared = latest(records, "compare_models", lambda r: getattr(r.output, "job_id", None) == job.job_id)
+    met = job.state == JobState.SUCCEEDED and (compared is not None or not request.whole)
+    start = f" from {job.source_model}" if job.source_model else ""
+    return Criterion("preference", "Preference tuning job succeeded", met,
+                     f"{job.job_id}{start}: {job.state.value}" + ("" if compared or not request.whole
+                                                                 else "; not yet compared with its base"))
+
+
 def _cancelled(request: Request, records: list[ToolRecord]) -> Criterion:
     found = latest(records, "cancel_job", lambda r: _for_job(request, r))
     job = job_of(found.output) if found else None
@@ -205,6 +222,7 @@ _PARTS: dict[str, Callable[[Request, list[ToolRecord]], Criterion]] = {
     "watch": _ran("watch", "Job{job} watched", "poll_metrics",
                   lambda r: f"{_state(r)} ({r.output.returned_because})", job=True),
     "cancel": _cancelled,
+    "preference": _preferred,
     "checkpoints": _ran("checkpoints", "Checkpoints of job{job} listed", ("list_checkpoints", "choose_checkpoint"),
                         lambda r: f"{len(r.output.checkpoints)} checkpoints" if r.tool == "list_checkpoints"
                         else f"checkpoint {r.output.checkpoint.checkpoint_id} chosen", job=True),

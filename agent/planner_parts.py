@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 from agent.request import JOB_PARTS, PARTS, Request
 
 if TYPE_CHECKING:
-    from agent.models.planner import Plan, Seen
+    from agent.models.planner import Plan
+    from agent.models.planner_history import Seen
 
 # The tool that answers each part, and what it needs: "file" (a training dataset) or "job" (a job id).
 _TOOLS: dict[str, tuple[str, str | None]] = {
@@ -27,6 +28,7 @@ _TOOLS: dict[str, tuple[str, str | None]] = {
     "compare": ("compare_models", "job"),
     "endpoint": ("test_endpoint", "job"),
     "report": ("write_report", "job"),
+    "preference": ("run_preference_job", "preference"),
     "compare_jobs": ("compare_jobs", None),
     "list_jobs": ("list_jobs", None),
 }
@@ -47,6 +49,9 @@ def answer_parts(plan: Plan, request: Request) -> list[dict[str, Any]]:
             continue
         if needs == "file" and not plan.goal.training:
             return plan.ask("Which dataset file? Give the path of a JSONL file.")
+        if needs == "preference" and not request.preference:
+            return plan.ask("Which preference dataset? Give the path of a JSONL file of prompts with a preferred and "
+                            "a dispreferred answer.")
         if needs == "job" and not request.job_id:
             return plan.ask("Which job? `gto jobs` lists them; give its id.")
         if part == "compare_jobs" and len(request.job_ids) < 2:
@@ -81,6 +86,9 @@ def _arguments(plan: Plan, request: Request, part: str, tool: str) -> dict[str, 
         "compare_jobs": {"job_ids": list(request.job_ids)},
         "list_jobs": {},
         "report": {"job_ids": [job]},
+        # Continuing from the job the message names ("from it"), else from the base model.
+        "preference": {"path": request.preference, "base_model": plan.base_model, "source_model": job,
+                       "backend": plan.backend, "wait": True},
     }
     args = by_part.get(part, {"job_id": job})
     return plan._drop_none(args)
@@ -152,6 +160,9 @@ def _closing(plan: Plan, request: Request) -> str:
                          f"(median {s.result.get('p50_latency_s')} s).")
         elif s.name == "compare_jobs":
             lines.append(str(s.result.get("reason") or "Compared."))
+        elif s.name == "run_preference_job":
+            job = s.result.get("job") or {}
+            lines.append(f"Preference job {job.get('job_id')}: {job.get('state')}.")
         elif s.name == "list_jobs":
             lines.append(f"{len(s.result.get('jobs') or [])} jobs in this workspace.")
     if "serve" in request.parts:

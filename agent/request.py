@@ -15,7 +15,8 @@ from agent.goal import Goal, from_user, parse_goal
 
 # The parts of the workflow a message can ask for, in the order the workflow runs them.
 PARTS = ("environment", "validate", "fix", "split", "recommend", "estimate", "upload", "start_job", "status",
-         "watch", "cancel", "checkpoints", "compare", "endpoint", "report", "compare_jobs", "list_jobs", "serve")
+         "watch", "cancel", "checkpoints", "compare", "endpoint", "preference", "report", "compare_jobs", "list_jobs",
+         "serve")
 WORKFLOW = "workflow"
 # Parts that are about one job: "it" / "that job" means the latest job of the conversation.
 JOB_PARTS = {"status", "watch", "cancel", "checkpoints", "compare", "endpoint", "report", "serve"}
@@ -49,6 +50,7 @@ class Request:
     understood: bool = True
     settings_only: bool = False  # "use my-other-bucket instead": nothing to run, the place changes
     implied: bool = False  # no part was named: a bare file reads as "check it", unless it answers a question
+    preference: str | None = None  # the preference dataset of "then preference-tune on prefs.jsonl"
 
     @property
     def whole(self) -> bool:
@@ -67,17 +69,18 @@ class Request:
 # Constraint phrases: matched first, then cut out of the text so "don't train" never reads as "train".
 _NEG = r"(?:don'?t|do not|dont|no|never|without|not|w/o|skip(?:ping)?|avoid|no need to)"
 _CONSTRAINTS = (
-    ("no_train", re.compile(rf"\b{_NEG}\s+(?:\w+\s+){{0,2}}?(?:train(?:ing)?|tun(?:e|ing)|fine[- ]?tun(?:e|ing)|"
+    ("no_train", re.compile(rf"\b{_NEG}\s+(?:\w+\s+){{0,2}}?(?:train(?:ing)?|tun(?:e|ing)|fine[- ]?tun(?:e|ing)|dpo|"
+                            r"preference[- ]?tun(?:e|ing)|"
                             r"start(?:ing)?\s+(?:a\s+)?(?:tuning\s+)?job|creat(?:e|ing)\s+(?:a\s+)?job)\b(?:\s+(?:it|yet|"
                             r"anything|now))*|\bjust\s+(?:check|validate|look|verify|lint)\b|\bonly\s+(?:check|validate)\b"
                             r"|\bcheck[- ]only\b|\bdry[- ]run\b", re.I),
-     frozenset({"create_tuning_job"})),
+     frozenset({"create_tuning_job", "run_preference_job", "retune_job"})),
     ("no_upload", re.compile(rf"\b{_NEG}\s+(?:\w+\s+){{0,2}}?upload(?:ing)?\b(?:\s+(?:it|anything|yet))*|\bkeep (?:it|"
                              r"everything|the data) (?:local|on this machine)\b|\bnothing leaves\b", re.I),
-     frozenset({"upload_to_gcs", "create_tuning_job"})),
+     frozenset({"upload_to_gcs", "create_tuning_job", "run_preference_job", "retune_job"})),
     ("no_spend", re.compile(rf"\b{_NEG}\s+(?:\w+\s+){{0,2}}?(?:spend(?:ing)?|pay(?:ing)?|cost anything|bill(?:ing)?)\b"
                             r"(?:\s+(?:any(?:thing)?|money|a cent))*|\bfor free\b|\bfree only\b", re.I),
-     frozenset({"create_tuning_job"})),
+     frozenset({"create_tuning_job", "run_preference_job", "retune_job"})),
     ("stop_after_create", re.compile(r"\bstop (?:right )?(?:after|once|when) (?:the )?job (?:is )?(?:created|started|"
                                      rf"submitted)\b|\b{_NEG}\s+(?:wait|watch|monitor)(?:ing)?\b(?:\s+(?:for )?"
                                      r"(?:it|the job))?|\bwithout waiting\b|\bjust start\b", re.I),
@@ -114,6 +117,7 @@ _PART_WORDS: dict[str, re.Pattern[str]] = {k: re.compile(v, re.I) for k, v in {
     "list_jobs": r"\b(?:(?:what|which) jobs|jobs (?:do i have|are there|are running)|(?:show|list|what are|see|which are)\s+(?:me\s+)?(?:all\s+)?(?:my\s+|the\s+)?(?:tuning\s+)?"
                  r"jobs|my jobs|jobs list|list jobs)\b",
     "serve": r"\b(?:serve|serving|host it|run (?:it|the model) locally)\b",
+    "preference": r"\b(?:preference[- ]?(?:tun\w*|optimi[sz]\w*|train\w*|job)|dpo)\b",
     WORKFLOW: r"\b(?:tune|tuning|fine[- ]?tun\w*|train|training|finetun\w*|whole workflow|end[- ]to[- ]end|"
               r"retrain|re-?tune)\b",
 }.items()}
@@ -136,6 +140,9 @@ _COST_QUESTION = re.compile(r"\bhow much|\bwhat (?:would|will|does|did) (?:it|th
 # "go on", "continue", "yes, do it": the previous request, again (after a stop, a question or --resume).
 _GO_ON = re.compile(r"\b(?:continue|go on|carry on|keep going|resume|proceed|go ahead|try again|again|retry|"
                     r"fixed|do it|yes|yep|sure)\b", re.I)
+# The file a preference request names: "preference-tune on prefs.jsonl", "DPO with pairs.jsonl".
+_PREFERENCE_FILE = re.compile(r"\b(?:preference|dpo|prefs?)\b[\w\s-]{0,40}?(?P<path>(?:gs://)?[\w~./\\-]*[\w-]\.jsonl)\b",
+                              re.I)
 _PLACE_ONLY = re.compile(r"^\s*(?:please\s+)?(?:use|switch to|change to|set|go with|try)\b.*\b(?:instead|bucket|"
                          r"project|region|gs://)", re.I)
 
@@ -155,6 +162,18 @@ def read_request(text: str, earlier: Iterable[Request] = (), latest_job: str | N
     parts = _settle(parts, names, bool(job_ids) or bool(latest_job and _PRONOUN.search(rest)), constraints, rest)
     if not job_ids and latest_job and parts & JOB_PARTS:
         job_ids = (latest_job,)
+    preference = None
+    if "preference" in parts and (m := _PREFERENCE_FILE.search(text)):
+        preference = m.group("path")
+        # parse_goal reads a second file as the validation set; here it is the preference data.
+        if names.validation == preference:
+            names.validation = None
+        if names.training == preference:
+            names.training = None
+    if "preference" in parts and not names.training:
+        parts = {"preference"} | (parts & {"report"})  # preference tuning alone: "DPO on prefs.jsonl from it"
+        if latest_job and not job_ids and _PRONOUN.search(rest):
+            job_ids = (latest_job,)
     if names.validation and not names.training and not parts & {WORKFLOW, "start_job"}:
         names.training, names.validation = names.validation, None  # "hold out a validation set from data.jsonl"
     for before in earlier:
@@ -165,7 +184,7 @@ def read_request(text: str, earlier: Iterable[Request] = (), latest_job: str | N
     implied = not any(p.search(rest) for p in _PART_WORDS.values())
     return Request(text=text, parts=frozenset(parts), names=names, job_ids=job_ids,
                    constraints=tuple(constraints), understood=understood, settings_only=settings_only,
-                   implied=implied)
+                   implied=implied, preference=preference)
 
 
 def _constraints(text: str) -> tuple[str, list[Constraint]]:
@@ -221,7 +240,7 @@ def _settle(parts: set[str], names: Goal, about_job: bool, constraints: list[Con
         parts.discard(WORKFLOW)
     if WORKFLOW in parts:
         # A tuning request asks for everything; the parts it also names ("tune and report") are in it already.
-        parts.intersection_update({WORKFLOW, "compare_jobs"})
+        parts.intersection_update({WORKFLOW, "compare_jobs", "preference"})
     if not parts & {WORKFLOW, "start_job"} and names.training:
         # A file and a question about it: "is data.jsonl ok?", "check data.jsonl, don't train yet".
         if not parts or parts <= {"environment"} and "ready" in text.lower():

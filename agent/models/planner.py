@@ -6,32 +6,19 @@ run picks up exactly where it stopped."""
 
 from __future__ import annotations
 
-import json
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from agent.goal import Goal, from_user
+from agent.goal import Goal
 from agent.models import Message, Turn, Usage, default_base_models, retired_notice
+from agent.models.planner_history import Seen, read_history
 from agent.planner_parts import answer_parts
 from agent.request import EXAMPLES, Request, read_conversation
 from tools.registry import Tool
 
 if TYPE_CHECKING:
     from tools.settings import Settings
-
-
-@dataclass
-class Seen:
-    """One tool call from the history and what came back."""
-
-    name: str
-    input: dict[str, Any]
-    result: dict[str, Any]
-    is_error: bool
-    text: str
-    at: int = 0  # position in the conversation, to tell what the user said after it
 
 
 class PlannerModel:
@@ -58,7 +45,7 @@ class PlannerModel:
         # Run by the loop, the planner reads each result whole from the loop's typed record, not from the text the
         # model saw (which is shortened past ~2,000 tokens).
         typed = self.agent.transcript.evidence.by_call() if self.agent is not None else {}
-        said, history = _read(messages, typed)
+        said, history = read_history(messages, typed)
         request = self.agent.request if self.agent is not None else None
         if request is None:  # not run by a loop (a test, a replay): read the messages the way the loop does
             request = read_conversation(messages).current
@@ -130,7 +117,7 @@ class Plan:
         if failed is not None:
             return failed
         for phase in (self.preflight, self.dataset, self.baseline, self.job, self.monitor, self.evaluate,
-                      self.deliver):
+                      self.prefer, self.deliver):
             action = phase()
             if action is not None:
                 return action
@@ -285,10 +272,39 @@ class Plan:
             return self.calls([(name, {"job_id": job_id}) for name in todo], text)
         return None
 
+    def prefer(self) -> list[dict[str, Any]] | None:
+        """"Then preference-tune on prefs.jsonl from the best checkpoint": a second job continuing from the chosen
+        checkpoint of the first (its own consent and cost), watched to its end and compared with the base."""
+        r = self.request
+        if r is None or "preference" not in r.parts or not r.preference:
+            return None
+        sft = self.job_info()["job_id"]
+        done = self.last("run_preference_job", ok=True)
+        if done is None:
+            chosen = self.last("choose_checkpoint", ok=True)
+            checkpoint = (chosen.result.get("checkpoint") or {}).get("checkpoint_id") if chosen else None
+            return self.call("run_preference_job", self._drop_none({
+                "path": r.preference, "base_model": self.base_model, "source_model": sft,
+                "source_checkpoint_id": checkpoint, "backend": self.backend, "wait": True}),
+                f"Preference tuning on {r.preference}, continuing from checkpoint {checkpoint} of {sft}.")
+        job = done.result.get("job") or {}
+        if job.get("state") != "SUCCEEDED":
+            return self.stop(f"The preference job {job.get('job_id')} ended {job.get('state')}: "
+                             f"{job.get('error') or 'no reason given'}.")
+        if not any(s.name == "compare_models" and s.input.get("job_id") == job["job_id"] and not s.is_error
+                   for s in self.history):
+            _, held_out = self.datasets()  # the supervised job's held-out examples: the same prompts for both
+            return self.call("compare_models", self._drop_none({"job_id": job["job_id"], "prompts_path": held_out}),
+                             "Comparing the preference-tuned model with the base model on the same prompts.")
+        return None
+
     def deliver(self) -> list[dict[str, Any]] | None:
-        job_id = self.job_info()["job_id"]
+        jobs = [self.job_info()["job_id"]]
+        preferred = self.last("run_preference_job", ok=True)
+        if preferred is not None:
+            jobs.append((preferred.result.get("job") or {}).get("job_id"))
         if self.last("write_report", ok=True) is None:
-            return self.call("write_report", {"job_ids": [job_id]}, "Writing the report.")
+            return self.call("write_report", {"job_ids": jobs}, "Writing the report.")
         return None
 
     def validate_args(self) -> dict[str, Any]:
@@ -362,33 +378,3 @@ class Plan:
     @staticmethod
     def _drop_none(args: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in args.items() if v is not None}
-
-
-def _read(messages: list[Message], typed: dict[str, Any] | None = None) -> tuple[list[tuple[int, str]], list[Seen]]:
-    """The user's own words and the tool calls with their results, each with its position in the conversation."""
-    calls: dict[str, dict[str, Any]] = {}
-    said: list[tuple[int, str]] = []
-    seen: list[Seen] = []
-    at = 0
-    for m in messages:
-        blocks = m["content"] if isinstance(m["content"], list) else [{"type": "text", "text": m["content"]}]
-        for block in blocks:
-            at += 1
-            if block.get("type") == "text" and m["role"] == "user":
-                if from_user(block["text"]):
-                    said.append((at, block["text"]))
-            elif block.get("type") == "tool_use":
-                calls[block["id"]] = block
-            elif block.get("type") == "tool_result" and block["tool_use_id"] in calls:
-                call = calls[block["tool_use_id"]]
-                text = block["content"] if isinstance(block["content"], str) else json.dumps(block["content"])
-                record = (typed or {}).get(block["tool_use_id"])
-                try:
-                    result = record.output.model_dump(mode="json") if record is not None else json.loads(text)
-                except ValueError:
-                    result = {}
-                if block.get("is_error"):
-                    result = {"error": text, "declined": text.startswith("The user declined")}
-                seen.append(Seen(call["name"], call.get("input") or {}, result if isinstance(result, dict) else {},
-                                 bool(block.get("is_error")), text, at))
-    return said, seen

@@ -78,6 +78,11 @@ CORPUS = [
      {"validate_dataset", CREATE, "poll_metrics", "test_endpoint", "write_report"}, {"compare_models"}, None),
     ("tune on {train} with {val} for 1 epoch", {"validate_dataset", "upload_to_gcs", CREATE, "poll_metrics",
                                                 "compare_models", "test_endpoint", "write_report"}, set(), None),
+    # "it" is the latest job, still running: preference tuning cannot continue from it yet, and says so
+    ("preference-tune it on {prefs}", {"run_preference_job"}, {"create_tuning_job", "validate_dataset"}, 1),
+    ("tune on {train} with {val} for 1 epoch, then preference-tune on {prefs} from the best checkpoint",
+     {CREATE, "choose_checkpoint", "run_preference_job", "write_report"}, set(), 0),
+    ("just check {train}, and no DPO either", {"validate_dataset"}, {CREATE, "run_preference_job"}, 0),
     # Not understood, or missing something: nothing runs that spends
     ("make me a sandwich", set(), {CREATE, "upload_to_gcs", "validate_dataset"}, 1),
     ("Tune gemma-3-270m for me", set(), {CREATE, "upload_to_gcs"}, 1),
@@ -97,7 +102,9 @@ class TuningFake(fake_backend.ServingFakeBackend):
         job = self.add_job(job_id, list(self.states_after_create), metrics, base_model=spec.base_model,
                            checkpoints=fake_backend.checkpoints(job_id, [10, 20]), endpoint=f"{job_id}/checkpoint-2",
                            training_dataset_uri=spec.training_dataset_uri, epochs=spec.epochs or 1,
-                           validation_dataset_uri=spec.validation_dataset_uri, completed_epochs=spec.epochs or 1)
+                           validation_dataset_uri=spec.validation_dataset_uri, completed_epochs=spec.epochs or 1,
+                           method=spec.method, source_model=spec.source_model,
+                           source_checkpoint_id=spec.source_checkpoint_id)
         for target in (f"{job_id}/checkpoint-1", f"{job_id}/checkpoint-2", f"base:{spec.base_model}"):
             self.answers[target] = {"*": "an answer"}
         return job
@@ -106,10 +113,10 @@ class TuningFake(fake_backend.ServingFakeBackend):
 @pytest.fixture
 def files(tmp_path: Path) -> dict[str, str]:
     """Copies of the example data: fix_dataset and split_dataset write beside their input."""
-    for name in ("train.jsonl", "val.jsonl", "messy_openai.jsonl"):
+    for name in ("train.jsonl", "val.jsonl", "messy_openai.jsonl", "preferences.jsonl"):
         shutil.copy(EXAMPLES / name, tmp_path / name)
     return {"train": str(tmp_path / "train.jsonl"), "val": str(tmp_path / "val.jsonl"),
-            "messy": str(tmp_path / "messy_openai.jsonl")}
+            "messy": str(tmp_path / "messy_openai.jsonl"), "prefs": str(tmp_path / "preferences.jsonl")}
 
 
 def run(text: str, workspace, tmp_path: Path) -> tuple[list[str], int, str]:  # noqa: ANN001
@@ -212,3 +219,26 @@ def test_a_chat_checks_first_then_tunes_it_then_asks_for_parts(files, workspace)
     job_id = next(iter(fake.jobs))
     assert names[-2:] == ["compare_models", "write_report"] and calls[-1][1] == {"job_ids": [job_id]}
     assert [r.parts for r in agent.conversation.requests][-2:] == [frozenset({"compare"}), frozenset({"report"})]
+
+
+def test_tuning_then_preference_tuning_from_the_chosen_checkpoint_is_one_chain_and_one_report(files, workspace,
+                                                                                               tmp_path):
+    text = (f"tune on {files['train']} with {files['val']} for 1 epoch, then preference-tune on {files['prefs']} "
+            "from the best checkpoint")
+    out = io.StringIO()
+    console = Console(out=out, color=False, can_ask=False)
+    agent = open_agent(model="planner", backend="local", yes=True, console=console, workspace=workspace, goal=text)
+    fake = TuningFake()
+    agent.ctx._backends["local"] = fake
+    result = drive(agent, text, console)
+    calls = [(b["name"], b["input"]) for m in agent.messages if m["role"] == "assistant" for b in m["content"]
+             if b["type"] == "tool_use"]
+    sft, preferred = list(fake.jobs)
+    chosen = next(i for n, i in calls if n == "run_preference_job")
+    assert chosen["source_model"] == sft and chosen["source_checkpoint_id"] and chosen["wait"] is True
+    assert fake.jobs[preferred].info.method == "preference"
+    compared = [i["job_id"] for n, i in calls if n == "compare_models"]
+    assert compared == [sft, preferred]  # the same held-out prompts, base vs each
+    assert calls[-1] == ("write_report", {"job_ids": [sft, preferred]})
+    assert result.ok, [(c.label, c.detail) for c in result.criteria if not c.holds]
+    assert "preference" in {c.key for c in result.criteria}

@@ -94,6 +94,8 @@ def _outside_arguments(outside: str) -> dict[str, dict[str, object]]:
         "recommend_hyperparameters": {"training_path": outside},
         "create_tuning_job": {"training_dataset_uri": outside, "base_model": "gemma-3-270m", "backend": "local"},
         "measure_base": {"training_path": outside, "base_model": "gemma-3-270m", "backend": "local"},
+        "convert_preference_dataset": {"path": outside},
+        "run_preference_job": {"path": outside, "base_model": "gemma-3-270m", "backend": "local"},
     }
 
 

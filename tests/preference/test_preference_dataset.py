@@ -108,7 +108,7 @@ def test_convert_reads_three_formats_and_repairs_safely(ctx, write_jsonl, tmp_pa
 
 def test_cost_estimate_revalidates_preference_data_as_preference(ctx, write_jsonl):
     path = write_jsonl("prefs.jsonl", [pair(i) for i in range(10)])
-    result = dispatch("estimate_cost", {"training_path": str(path), "base_model": "gemini-2.5-flash",
+    result = dispatch("estimate_cost", {"training_path": str(path), "base_model": "gemini-3.5-flash-lite",
                                         "epochs": 2}, ctx)
     assert not result.is_error, result.content
     assert ctx.workspace.dataset(str(path.resolve()))["method"] == "preference"

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from vertex_fakes import FakeVertex
 
+from tools.catalog import default_tuning_model
 from tools.context import ToolContext
 from tools.registry import dispatch
 
@@ -37,7 +38,7 @@ def test_preference_job_sends_preference_spec_with_beta(fake: FakeVertex, vctx: 
                                              "epochs": 2, "adapter_size": 4}, vctx)
     assert not created.is_error, created.content
     body = fake.calls("POST", CREATE)[0][2]
-    assert "supervisedTuningSpec" not in body and body["baseModel"] == "gemini-2.5-flash"
+    assert "supervisedTuningSpec" not in body and body["baseModel"] == default_tuning_model()
     assert body["preferenceOptimizationSpec"] == {
         "trainingDatasetUri": prefs,
         "hyperParameters": {"epochCount": 2, "adapterSize": "ADAPTER_SIZE_FOUR", "beta": 0.1}}
@@ -65,7 +66,7 @@ def test_continue_from_a_tuned_jobs_checkpoint(fake: FakeVertex, vctx: ToolConte
     assert body["preferenceOptimizationSpec"]["trainingDatasetUri"] == prefs
     job = created.data["job"]
     assert (job["source_model"], job["source_checkpoint_id"]) == (first["tuned_model"], "1")
-    assert job["base_model"] == "gemini-2.5-flash"
+    assert job["base_model"] == default_tuning_model()
 
 
 def test_supervised_continuation_by_model_name(fake: FakeVertex, vctx: ToolContext, backend: object, gcs: str,

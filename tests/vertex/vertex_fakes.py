@@ -14,6 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+from tools.catalog import default_tuning_model
+
 NUMBER = "123456789"  # the service answers with project numbers, not ids
 STEPS_PER_EPOCH = 10
 NO_ANSWER = 0  # a status that stands for closing the connection without sending any
@@ -82,7 +84,7 @@ class FakeJob:
             # the service answers in lowerCamelCase
             sent = self.body["preTunedModel"]
             job["preTunedModel"] = {"tunedModelName": sent.get("tunedModelName", sent.get("tuned_model_name")),
-                                    "baseModel": "gemini-2.5-flash"}
+                                    "baseModel": default_tuning_model()}  # what the tests' first jobs tune
             if sent.get("checkpointId", sent.get("checkpoint_id")):
                 job["preTunedModel"]["checkpointId"] = sent.get("checkpointId", sent.get("checkpoint_id"))
             del job["baseModel"]

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from tools.context import ToolContext
 from tools.dataset.gemini_format import BOM, parse_line
-from tools.dataset.paths import local_file
+from tools.dataset.paths import confined, local_file
 from tools.dataset.preference_format import check_preference, is_preference, to_vertex
 from tools.dataset.problems import ERROR, KINDS, ProblemLog
 from tools.dataset.scan import FileScan
@@ -103,8 +103,8 @@ def convert_preference_dataset(args: ConvertPreferenceInput, ctx: ToolContext) -
     completions with scores 1 and 0) from {prompt, chosen, rejected} JSONL or OpenAI's preference format, and make
     the safe repairs to lines already in Vertex's format. Lines that cannot be converted go, with their line
     numbers, to a separate file. Validate the output with validate_dataset(method='preference')."""
-    source = local_file(args.path, "preference dataset")
-    target = Path(args.output_path).expanduser() if args.output_path else source.with_suffix(".vertex.jsonl")
+    source = local_file(args.path, "preference dataset", ctx)
+    target = confined(args.output_path, ctx, "output path") if args.output_path else source.with_suffix(".vertex.jsonl")
     if target.resolve() == source.resolve():
         raise ToolError("The output would overwrite the input.", "Pass a different output_path.")
     rejected_path = target.with_suffix(".rejected.jsonl")

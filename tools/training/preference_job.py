@@ -8,6 +8,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from tools.backends.base import JobInfo
+from tools.catalog import default_tuning_model
 from tools.context import ToolContext
 from tools.dataset.gemini_format import BOM, parse_line
 from tools.dataset.paths import local_file
@@ -24,7 +26,8 @@ from tools.training.jobs import CreateTuningJobInput, CreateTuningJobOutput, cre
 class RunPreferenceJobInput(ToolInput):
     path: str = Field(description="local preference JSONL: Vertex's format, {prompt, chosen, rejected} or OpenAI's")
     validation_path: str | None = Field(None, description="local validation file, in any of those formats")
-    base_model: str = Field("gemini-2.5-flash", description="model to tune; gemma-3-270m on the local backend")
+    base_model: str = Field(default_factory=default_tuning_model,
+                            description="model to tune (default: the catalog's); gemma-3-270m on the local backend")
     source_model: str | None = Field(
         None, description="continue from this tuned model or tuning job (the usual recipe: the supervised job on the "
                           "preferred answers first)")
@@ -39,6 +42,7 @@ class RunPreferenceJobInput(ToolInput):
 
 
 class RunPreferenceJobOutput(BaseModel):
+    job: JobInfo = Field(description="the preference job as last seen (after watching, when wait=true)")
     conversions: list[ConvertPreferenceOutput] = Field(default_factory=list, description="files converted first")
     validation: ValidationReport
     uploaded: list[str] = Field(description="the training (then validation) URI the job reads")
@@ -56,7 +60,7 @@ def run_preference_job(args: RunPreferenceJobInput, ctx: ToolContext) -> RunPref
     for given in (args.path, args.validation_path):
         if given is None:
             continue
-        path = local_file(given, "preference dataset")
+        path = local_file(given, "preference dataset", ctx)
         if _needs_conversion(path):
             target = ctx.workspace.dir("datasets") / f"{path.stem}.vertex.jsonl"
             converted = convert_preference_dataset(ConvertPreferenceInput(path=str(path), output_path=str(target)),
@@ -84,7 +88,7 @@ def run_preference_job(args: RunPreferenceJobInput, ctx: ToolContext) -> RunPref
         step = watched.next_step
     else:
         step = f"poll_metrics(job_id='{job_id}') waits for it without spending tokens."
-    return RunPreferenceJobOutput(conversions=conversions, validation=report, uploaded=uris, created=created,
+    return RunPreferenceJobOutput(job=watched.job if watched else created.job, conversions=conversions, validation=report, uploaded=uris, created=created,
                                   watched=watched, next_step=step)
 
 
