@@ -7,6 +7,7 @@ Every piece is tokenized separately and joined, so training and generation see e
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,19 +68,22 @@ def parse_record(record: Any, where: str = "record") -> Conversation:
     return Conversation(system_text or None, turns)
 
 
-def read_jsonl(path: Path) -> list[Conversation]:
-    """Every non-blank line of a Gemini JSONL file; DataError with the line number on the first bad one."""
-    conversations = []
+def records(path: Path) -> Iterator[tuple[str, Any]]:
+    """(where, parsed JSON) of every non-blank line of a JSONL file; DataError with the line number on bad JSON."""
     with open(path, encoding="utf-8-sig") as handle:
         for number, line in enumerate(handle, 1):
             if not line.strip():
                 continue
             where = f"{path.name} line {number}"
             try:
-                record = json.loads(line)
+                yield where, json.loads(line)
             except json.JSONDecodeError as exc:
                 raise DataError(f"{where}: not valid JSON ({exc.msg})") from None
-            conversations.append(parse_record(record, where))
+
+
+def read_jsonl(path: Path) -> list[Conversation]:
+    """Every non-blank line of a Gemini JSONL file; DataError with the line number on the first bad one."""
+    conversations = [parse_record(record, where) for where, record in records(path)]
     if not conversations:
         raise DataError(f"{path.name}: no examples")
     return conversations

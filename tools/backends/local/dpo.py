@@ -17,7 +17,6 @@ gain). There is no next-token accuracy: a preference pair has no single right ne
 
 from __future__ import annotations
 
-import json
 import random
 import time
 from dataclasses import dataclass
@@ -28,7 +27,9 @@ import torch
 import torch.nn.functional as F
 
 from tools.backends.base import EVAL_LOSS, TRAIN_LOSS, DataStats, MetricPoint
-from tools.backends.local.chat_format import IGNORE, ChatFormat, Conversation, DataError, Encoded, _text_of, parse_record
+from tools.backends.local.chat_format import (
+    IGNORE, ChatFormat, Conversation, DataError, Encoded, _text_of, parse_record, records,
+)
 from tools.backends.local.trainer import (Reporter, TrainConfig, TrainResult, collate, decoder_states,
                                           default_log_every, epoch_batches, shared_prefix, steps_per_epoch)
 
@@ -57,30 +58,22 @@ class Pair:
 def read_pairs(path: Path) -> list[tuple[Conversation, str, str]]:
     """(prompt, preferred text, dispreferred text) of every line of a Vertex preference JSONL file."""
     pairs = []
-    with open(path, encoding="utf-8-sig") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            where = f"{path.name} line {number}"
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{where}: not valid JSON ({exc.msg})") from None
-            completions = record.get("completions") if isinstance(record, dict) else None
-            if not isinstance(completions, list) or len(completions) != 2:
-                raise DataError(f"{where}: expected 'completions' with two scored model turns")
-            by_score = {}
-            for k, pair in enumerate(completions):
-                turn = pair.get("completion") if isinstance(pair, dict) else None
-                if not isinstance(turn, dict):
-                    raise DataError(f"{where} completions[{k}]: no completion turn")
-                by_score[pair.get("score")] = _text_of(turn.get("parts"), f"{where} completions[{k}]")
-            if set(by_score) != {0, 1}:
-                raise DataError(f"{where}: scores must be one 1 (preferred) and one 0")
-            prompt = parse_record({k: v for k, v in record.items() if k != "completions"}, where)
-            if prompt.turns[-1][0] != "user":
-                raise DataError(f"{where}: the contents must end with a user turn")
-            pairs.append((prompt, by_score[1], by_score[0]))
+    for where, record in records(path):
+        completions = record.get("completions") if isinstance(record, dict) else None
+        if not isinstance(completions, list) or len(completions) != 2:
+            raise DataError(f"{where}: expected 'completions' with two scored model turns")
+        by_score = {}
+        for k, pair in enumerate(completions):
+            turn = pair.get("completion") if isinstance(pair, dict) else None
+            if not isinstance(turn, dict):
+                raise DataError(f"{where} completions[{k}]: no completion turn")
+            by_score[pair.get("score")] = _text_of(turn.get("parts"), f"{where} completions[{k}]")
+        if set(by_score) != {0, 1}:
+            raise DataError(f"{where}: scores must be one 1 (preferred) and one 0")
+        prompt = parse_record({k: v for k, v in record.items() if k != "completions"}, where)
+        if prompt.turns[-1][0] != "user":
+            raise DataError(f"{where}: the contents must end with a user turn")
+        pairs.append((prompt, by_score[1], by_score[0]))
     if not pairs:
         raise DataError(f"{path.name}: no examples")
     return pairs
