@@ -138,12 +138,13 @@ def _detail(*parts: Any) -> str:
 
 
 def _for_job(request: Request, r: ToolRecord) -> bool:
-    """A result about the job the request names (any job when it names none)."""
+    """A result about the job the request names (any job when it names none): the job it carries, or names in its
+    arguments (resume_job carries the new job, named by the old one)."""
     if not request.job_id:
         return True
     job = job_of(r.output)
-    named = job.job_id if job else (r.arguments.get("job_id") or getattr(r.output, "job_id", None))
-    ids = r.arguments.get("job_ids") or ([named] if named else [])
+    ids = {job.job_id if job else None, r.arguments.get("job_id"), getattr(r.output, "job_id", None),
+           *(r.arguments.get("job_ids") or [])}
     return request.job_id in ids
 
 
@@ -222,6 +223,8 @@ _PARTS: dict[str, Callable[[Request, list[ToolRecord]], Criterion]] = {
     "watch": _ran("watch", "Job{job} watched", "poll_metrics",
                   lambda r: f"{_state(r)} ({r.output.returned_because})", job=True),
     "cancel": _cancelled,
+    "resume": _ran("resume", "Job{job} resumed", "resume_job",
+                   lambda r: f"{r.output.job.job_id} goes on from checkpoint {r.output.checkpoint_id}", job=True),
     "preference": _preferred,
     "checkpoints": _ran("checkpoints", "Checkpoints of job{job} listed", ("list_checkpoints", "choose_checkpoint"),
                         lambda r: f"{len(r.output.checkpoints)} checkpoints" if r.tool == "list_checkpoints"

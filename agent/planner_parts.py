@@ -24,6 +24,7 @@ _TOOLS: dict[str, tuple[str, str | None]] = {
     "status": ("get_job", "job"),
     "watch": ("poll_metrics", "job"),
     "cancel": ("cancel_job", "job"),
+    "resume": ("resume_job", "job"),
     "checkpoints": ("list_checkpoints", "job"),
     "compare": ("compare_models", "job"),
     "endpoint": ("test_endpoint", "job"),
@@ -143,7 +144,7 @@ def _closing(plan: Plan, request: Request) -> str:
             lines.append(f"Tuning cost: ${usd:,.2f}." if isinstance(usd, (int, float)) and usd >= 0 else
                          f"Tuning cost: the price of {s.result.get('base_model')} is unknown "
                          f"({tokens:,} billable tokens).")
-        elif s.name in ("get_job", "cancel_job", "poll_metrics"):
+        elif s.name in ("get_job", "cancel_job", "poll_metrics", "resume_job"):
             job = s.result.get("job") or {}
             lines.append(f"Job {job.get('job_id')}: {job.get('state')}.")
         elif s.name == "write_report":

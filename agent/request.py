@@ -15,11 +15,11 @@ from agent.goal import Goal, from_user, parse_goal
 
 # The parts of the workflow a message can ask for, in the order the workflow runs them.
 PARTS = ("environment", "validate", "fix", "split", "recommend", "estimate", "upload", "start_job", "status",
-         "watch", "cancel", "checkpoints", "compare", "endpoint", "preference", "report", "compare_jobs", "list_jobs",
-         "serve")
+         "watch", "cancel", "resume", "checkpoints", "compare", "endpoint", "preference", "report", "compare_jobs",
+         "list_jobs", "serve")
 WORKFLOW = "workflow"
 # Parts that are about one job: "it" / "that job" means the latest job of the conversation.
-JOB_PARTS = {"status", "watch", "cancel", "checkpoints", "compare", "endpoint", "report", "serve"}
+JOB_PARTS = {"status", "watch", "cancel", "resume", "checkpoints", "compare", "endpoint", "report", "serve"}
 
 EXAMPLES = (
     '"Is examples/data/train.jsonl ready for tuning? Don\'t train yet."',
@@ -107,6 +107,8 @@ _PART_WORDS: dict[str, re.Pattern[str]] = {k: re.compile(v, re.I) for k, v in {
               r"how(?:'s| is| are)\b.{0,30}\b(?:going|coming along))\b",
     "watch": r"\b(?:watch\w*|monitor\w*|wait (?:for|until)|follow|keep an eye)\b",
     "cancel": r"\b(?:cancel\w*|abort\w*|kill|stop\s+(?:it|that|the job|this job|job|my job)\b)",
+    "resume": r"\b(?:resume|restart|pick up|continue)\s+(?:it|that|the|this|my)?\s*(?:killed |failed |stopped |crashed )?"
+              r"(?:job|training|run)\b|\b(?:resume|restart) (?:job|it)\b",
     "checkpoints": r"\b(?:checkpoints?|best epoch)\b",
     "compare": r"\b(?:compar\w* (?:it |the tuned model |them )?(?:with|to|against) (?:the )?base|tuned (?:vs\.?|versus|"
                r"against) base|base (?:vs\.?|versus) tuned|evaluat\w*|how good is|better than the base)\b",
@@ -217,6 +219,8 @@ def _settle(parts: set[str], names: Goal, about_job: bool, constraints: list[Con
     if "list_jobs" in parts:
         parts -= {"status", WORKFLOW}
     if "cancel" in parts:
+        parts -= {"status", "watch", WORKFLOW, "start_job"}
+    if "resume" in parts:
         parts -= {"status", "watch", WORKFLOW, "start_job"}
     if "start_job" in parts or any(c.key == "stop_after_create" for c in constraints):
         # "start a tuning job and don't wait": the job is the request, not the whole workflow.

@@ -185,10 +185,17 @@ def watch(job: str, timeout: Annotated[float, typer.Option(help="Seconds to watc
 def cancel(job: str, yes: YesFlag = False, as_json: JsonFlag = False) -> None:
     """Cancel a running tuning job (asks first unless --yes)."""
     console = Console(out=sys.stderr)
-    if not yes and not console.confirm(f"Cancel tuning job {job}? Training stops and cannot be resumed."):
+    if not yes and not console.confirm(f"Cancel tuning job {job}? Training stops (a local job can be resumed from its "
+                                       "last checkpoint with gto resume)."):
         console.error("Not cancelled (pass --yes to cancel without asking).")
         raise typer.Exit(1)
     invoke("cancel_job", {"job_id": job}, as_json)
+
+
+@commands.command()
+def resume(job: str, as_json: JsonFlag = False) -> None:
+    """Continue a local job that stopped early (a killed trainer) from its last checkpoint to the end."""
+    invoke("resume_job", {"job_id": job}, as_json)
 
 
 @commands.command()

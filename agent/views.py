@@ -109,4 +109,5 @@ VIEWS: dict[str, Callable[[Console, Any], None]] = {
     "validate_dataset": show_validation,
     "check_environment": show_preflight,
     "cancel_job": show_job_line,
+    "resume_job": show_job_line,
 }

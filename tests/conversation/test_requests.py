@@ -67,6 +67,7 @@ CORPUS = [
     ("cancle it", {"cancel_job"}, {CREATE}, 0),
     (f"abort {JOB} please", {"cancel_job"}, {CREATE}, 0),
     (f"give me the report of {JOB}", {"write_report"}, {CREATE}, 0),
+    ("resume that job", {"resume_job"}, {CREATE}, 1),  # it is still running: nothing to resume, said so
     ("write the report", {"write_report"}, {CREATE}, 0),
     ("list the checkpoints of it", {"list_checkpoints"}, {CREATE}, 0),
     (f"compare {JOB} and {JOB2}", {"compare_jobs"}, {CREATE}, 0),

@@ -44,3 +44,31 @@ def test_kill_9_mid_epoch_fails_the_job_and_keeps_its_checkpoints(ctx: ToolConte
         assert stat.S_IMODE(backend.store.log_path(info.job_id).stat().st_mode) == 0o600  # the log is private
     finally:
         backend.cancel_job(info.job_id)
+
+
+def test_a_killed_job_resumes_from_its_last_checkpoint_to_the_end(ctx: ToolContext, tmp_path: Path,
+                                                                   tiny_model: Path) -> None:
+    backend = LocalBackend(ctx.workspace, ctx.settings)
+    ctx._backends["local"] = backend
+    train = write_jsonl(tmp_path / "train.jsonl", tiny_rows(16))
+    info = backend.create_job(TuningSpec(base_model=str(tiny_model), training_dataset_uri=str(train),
+                                         client_request_id="resume-me", epochs=3))
+    try:
+        wait_for(backend, info.job_id, lambda i: bool(i.checkpoints), timeout=120)
+        os.killpg(backend.store.record(info.job_id).pid, signal.SIGKILL)
+        stopped = wait_for(backend, info.job_id, lambda i: i.state.ended, timeout=15)
+        assert stopped.state == JobState.FAILED and stopped.checkpoints
+        done = max(c.epoch for c in stopped.checkpoints)
+        result = dispatch("resume_job", {"job_id": info.job_id}, ctx)
+        assert not result.is_error, result.content
+        out = result.output
+        assert out.resumed_from == info.job_id and out.epochs_left == 3 - done
+        again = dispatch("resume_job", {"job_id": info.job_id}, ctx).output
+        assert again.job.job_id == out.job.job_id  # asking twice gives the same job
+        finished = wait_for(backend, out.job.job_id, lambda i: i.state.ended, timeout=180)
+        assert finished.state == JobState.SUCCEEDED and finished.source_model == info.job_id
+        assert finished.source_checkpoint_id == out.checkpoint_id and finished.epochs == 3 - done
+        running = dispatch("resume_job", {"job_id": out.job.job_id}, ctx)
+        assert running.is_error and "only a job that stopped early" in running.content
+    finally:
+        backend.cancel_job(info.job_id)
