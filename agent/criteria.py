@@ -236,5 +236,6 @@ _PARTS: dict[str, Callable[[Request, list[ToolRecord]], Criterion]] = {
     "report": _ran("report", "Report of job{job} written", "write_report", lambda r: r.output.path, job=True),
     "compare_jobs": _ran("compare_jobs", "Jobs compared", "compare_jobs",
                          lambda r: f"best: {r.output.best_job_id}" if r.output.best_job_id else "compared"),
-    "list_jobs": _ran("list_jobs", "Jobs listed", "list_jobs", lambda r: f"{len(r.output.jobs)} jobs"),
+    "list_jobs": _ran("list_jobs", "Jobs listed", "list_jobs",
+                      lambda r: f"{len(r.output.jobs)} job{'s' if len(r.output.jobs) != 1 else ''}"),
 }

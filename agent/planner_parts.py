@@ -165,7 +165,10 @@ def _closing(plan: Plan, request: Request) -> str:
             job = s.result.get("job") or {}
             lines.append(f"Preference job {job.get('job_id')}: {job.get('state')}.")
         elif s.name == "list_jobs":
-            lines.append(f"{len(s.result.get('jobs') or [])} jobs in this workspace.")
+            jobs = s.result.get("jobs") or []
+            lines.append(f"{len(jobs)} job{'s' if len(jobs) != 1 else ''} in this workspace" + (
+                ":\n" + "\n".join(f"- {j.get('job_id')}: {j.get('state')}, {j.get('base_model')}" for j in jobs[:10])
+                if jobs else ".") + ("\n(`gto jobs` shows them all with their metrics.)" if len(jobs) > 10 else ""))
     if "serve" in request.parts:
         target = request.job_id or "JOB"
         lines.append(f"To serve it, run `gto serve {target}` in a terminal: it answers the Gemini generateContent "
