@@ -14,7 +14,6 @@ from agent.request import Request, read_conversation
 from agent.transcript import Transcript
 from prompts import render
 from tools.context import ToolContext
-from tools.evaluation.targets import target_in_words
 from tools.registry import REGISTRY, ToolResult, dispatch
 from tools.results import job_of
 
@@ -100,8 +99,8 @@ class Agent:
         request = self.conversation.read(goal, answering=answering)
         self._since = len(self.transcript.evidence.records)
         self._follow_place(request)
-        if (target := target_in_words(goal)) is not None:  # "target exact match 0.9": measure_base reads it
-            self.ctx.settings.target = str(target)
+        if request.target is not None:  # "target exact match 0.9": measure_base reads it
+            self.ctx.settings.target = request.target
         t = self.totals
         self._spent = Totals(model_calls=t.model_calls, usage=Usage(**vars(t.usage)))
         self.ctx.spend.begin(self.transcript.run_id)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from agent.goal import Goal, from_user, parse_goal
+from tools.evaluation.targets import target_in_words
 
 # The parts of the workflow a message can ask for, in the order the workflow runs them.
 PARTS = ("environment", "validate", "fix", "split", "recommend", "estimate", "upload", "start_job", "status",
@@ -51,6 +52,7 @@ class Request:
     settings_only: bool = False  # "use my-other-bucket instead": nothing to run, the place changes
     implied: bool = False  # no part was named: a bare file reads as "check it", unless it answers a question
     preference: str | None = None  # the preference dataset of "then preference-tune on prefs.jsonl"
+    target: str | None = None  # "target exact match 0.9": what makes tuning unnecessary (measure_base)
 
     @property
     def whole(self) -> bool:
@@ -186,7 +188,8 @@ def read_request(text: str, earlier: Iterable[Request] = (), latest_job: str | N
     implied = not any(p.search(rest) for p in _PART_WORDS.values())
     return Request(text=text, parts=frozenset(parts), names=names, job_ids=job_ids,
                    constraints=tuple(constraints), understood=understood, settings_only=settings_only,
-                   implied=implied, preference=preference)
+                   implied=implied, preference=preference,
+                   target=str(target) if (target := target_in_words(text)) is not None else None)
 
 
 def _constraints(text: str) -> tuple[str, list[Constraint]]:
