@@ -157,7 +157,11 @@ def mcp() -> None:
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except ToolError as exc:  # a setting no command could start with (GTO_BUDGET=abc): one line, not a traceback
+        Console(out=sys.stderr).error(str(exc))
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

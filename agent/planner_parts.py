@@ -137,7 +137,8 @@ def _closing(plan: Plan, request: Request) -> str:
             ok = s.result.get("ok")
             lines.append(s.result.get("summary") or ("Ready to tune." if ok else "The data has errors."))
             if not ok and s.result.get("report_path"):
-                lines.append(f"Every problem with its line: {s.result['report_path']} (`gto fix` repairs many).")
+                lines.append(f"Every problem with its line: {s.result['report_path']}. Ask me to fix it for a repaired "
+                             "copy (the file itself is never changed).")
         elif s.name == "estimate_cost":
             usd = s.result.get("training_cost_usd")
             tokens = s.result.get("billable_training_tokens") or 0

@@ -91,3 +91,14 @@ def test_split_writes_both_halves_beside_the_input(tmp_path):
     data = json.loads(result.stdout)
     assert (data["train_examples"], data["validation_examples"]) == (24, 6)
     assert len((tmp_path / "d.val.jsonl").read_text().splitlines()) == 6
+
+
+def test_a_bad_setting_is_one_line_and_exit_2(tmp_path, monkeypatch):
+    monkeypatch.setenv("GTO_BUDGET", "abc")
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"contents": [{"role": "user", "parts": [{"text": "hi"}]}, '
+                    '{"role": "model", "parts": [{"text": "hello"}]}]}\n')
+    done = subprocess.run([sys.executable, "-c", "from agent.cli import main; main()", "validate", str(data)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "GTO_BUDGET='abc' is not a number of USD" in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout

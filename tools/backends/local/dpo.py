@@ -30,7 +30,7 @@ from tools.backends.base import EVAL_LOSS, TRAIN_LOSS, DataStats, MetricPoint
 from tools.backends.local.chat_format import (
     IGNORE, ChatFormat, Conversation, DataError, Encoded, _text_of, parse_record, records,
 )
-from tools.backends.local.trainer import (Reporter, TrainConfig, TrainResult, collate, decoder_states,
+from tools.backends.local.trainer import (LinearAdamW, Reporter, TrainConfig, TrainResult, collate, decoder_states,
                                           default_log_every, epoch_batches, shared_prefix, steps_per_epoch)
 
 TRAIN_PREFERENCE_ACCURACY = "/train_preference_accuracy"
@@ -203,9 +203,7 @@ def train_dpo(model: Any, train_set: list[Pair], val_set: list[Pair], config: Tr
     per_epoch = steps_per_epoch(len(train_set), config.batch_size)
     total = per_epoch * config.epochs
     log_every = config.log_every or default_log_every(total)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=0.0)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: max(0.0, (total - s) / total))
+    optimizer = LinearAdamW(model, config.learning_rate, total)
     lengths = [p.length for p in train_set]
     result, window = TrainResult(), [0.0, 0, 0, 0.0]  # loss sum, pairs, pairs won, margin sum
     model.train()
@@ -224,10 +222,7 @@ def train_dpo(model: Any, train_set: list[Pair], val_set: list[Pair], config: Tr
             chosen, rejected, tokens = pair_logps(model, [train_set[i] for i in batch], pad_id, config.head_chunk)
             loss_sum, margin = dpo_loss(chosen, rejected, ref[batch], beta)
             (loss_sum / len(batch)).backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
             optimizer.step()
-            schedule.step()
-            optimizer.zero_grad(set_to_none=True)
             result.seconds += time.perf_counter() - started
             result.steps, result.tokens = result.steps + 1, result.tokens + tokens
             result.losses.append(loss_sum.item() / len(batch))

@@ -174,6 +174,23 @@ def evaluate(model: Any, examples: list[Encoded], batch_size: int, pad_id: int, 
     return loss_sum / max(count, 1), correct / max(count, 1)
 
 
+class LinearAdamW:
+    """AdamW on the trainable (LoRA) parameters, gradients clipped at 1, the learning rate decaying linearly to 0 over
+    the run: the update both trainers (SFT and DPO) make after each batch's backward pass."""
+
+    def __init__(self, model: Any, learning_rate: float, total_steps: int):
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(self.params, lr=learning_rate, weight_decay=0.0)
+        self.schedule = torch.optim.lr_scheduler.LambdaLR(self.optimizer,
+                                                          lambda s: max(0.0, (total_steps - s) / total_steps))
+
+    def step(self) -> None:
+        torch.nn.utils.clip_grad_norm_(self.params, 1.0)
+        self.optimizer.step()
+        self.schedule.step()
+        self.optimizer.zero_grad(set_to_none=True)
+
+
 def default_log_every(total_steps: int) -> int:
     return max(1, min(10, round(total_steps / 30)))
 
@@ -186,9 +203,7 @@ def train(model: Any, train_set: list[Encoded], val_set: list[Encoded], config: 
     per_epoch = steps_per_epoch(len(train_set), config.batch_size)
     total = per_epoch * config.epochs
     log_every = config.log_every or default_log_every(total)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=0.0)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: max(0.0, (total - s) / total))
+    optimizer = LinearAdamW(model, config.learning_rate, total)
     val_set = val_set[: config.max_eval_examples]
     lengths = [len(e.input_ids) for e in train_set]
     result, window = TrainResult(), [0.0, 0, 0]
@@ -207,10 +222,7 @@ def train(model: Any, train_set: list[Encoded], val_set: list[Encoded], config: 
             ids, labels, tokens = collate([train_set[i] for i in batch], pad_id)
             loss_sum, count, correct = labelled_loss(model, ids, labels, config.head_chunk)
             (loss_sum / max(count, 1)).backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
             optimizer.step()
-            schedule.step()
-            optimizer.zero_grad(set_to_none=True)
             result.seconds += time.perf_counter() - started
             result.steps, result.tokens = result.steps + 1, result.tokens + tokens
             result.losses.append(loss_sum.item() / max(count, 1))
