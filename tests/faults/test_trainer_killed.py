@@ -50,7 +50,9 @@ def test_a_killed_job_resumes_from_its_last_checkpoint_to_the_end(ctx: ToolConte
                                                                    tiny_model: Path) -> None:
     backend = LocalBackend(ctx.workspace, ctx.settings)
     ctx._backends["local"] = backend
-    train = write_jsonl(tmp_path / "train.jsonl", tiny_rows(16))
+    # 30 steps an epoch: the kill, within a poll of the first checkpoint, lands with two whole epochs still to run
+    # even on a loaded 2-core runner (with 4 steps an epoch, CI once saw all three finish first)
+    train = write_jsonl(tmp_path / "train.jsonl", tiny_rows(120))
     info = backend.create_job(TuningSpec(base_model=str(tiny_model), training_dataset_uri=str(train),
                                          client_request_id="resume-me", epochs=3))
     try:
