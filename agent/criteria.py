@@ -85,8 +85,12 @@ def all_hold(criteria: list[Criterion]) -> bool:
 
 
 def workflow(records: list[ToolRecord], workspace: Workspace | None = None) -> list[Criterion]:
-    """The seed's seven, about the latest job the run created."""
+    """The seed's seven, about the latest job the run created; or, when the prompted base model already met the
+    user's target and nothing was tuned after, the answer that tuning is not needed."""
     created = latest(records, "create_tuning_job", lambda r: job_of(r.output) is not None)
+    enough = latest(records, "measure_base", lambda r: bool(r.output.meets_target))
+    if enough is not None and (created is None or records.index(created) < records.index(enough)):
+        return _untuned(records, enough)
     job = _as_known(job_of(created.output), records) if created else None
     validated = latest(records, "validate_dataset", lambda r: r.output.ok and (job is None or about_job(r, job,
                                                                                                         workspace)))
@@ -119,6 +123,20 @@ def workflow(records: list[ToolRecord], workspace: Workspace | None = None) -> l
         Criterion("inference", CRITERIA[6][1], bool(tested and report and succeeded),
                   "endpoint answered and the report has the code to call it" if tested and report
                   else "needs a tested endpoint and a report with code examples"),
+    ]
+
+
+def _untuned(records: list[ToolRecord], enough: ToolRecord) -> list[Criterion]:
+    """Tuning would buy nothing the base model does not already do: the data was checked and the base measured
+    against the target; the job and the six checks of its tuned model do not apply (until the user says "tune
+    anyway"), and stand as one line rather than six that say the same."""
+    validated = latest(records[:records.index(enough)], "validate_dataset", lambda r: r.output.ok)
+    skipped = f"not needed: {enough.output.base_model} already meets {enough.output.target}"
+    return [
+        Criterion("dataset", "Dataset validated", validated is not None,
+                  "validated" if validated else "not validated"),
+        Criterion("baseline", "Base model measured against the target", True, enough.output.verdict),
+        Criterion("job", "Tuning job and the tuned model's checks", False, skipped, applicable=False),
     ]
 
 

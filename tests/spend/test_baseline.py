@@ -96,6 +96,12 @@ def test_the_planner_stops_before_tuning_when_the_base_meets_the_target(ctx, loc
     measured = next(json.loads(b["content"]) for m in agent.messages if isinstance(m["content"], list)
                     for b in m["content"] if b.get("type") == "tool_result" and '"meets_target"' in str(b["content"]))
     assert measured["metrics"]["exact_match"] == 1.0
+    # the question was answered: no tuning needed is a success, not an incomplete run
+    assert result.ok, [(c.key, c.detail) for c in result.criteria]
+    baseline = next(c for c in result.criteria if c.key == "baseline")
+    assert baseline.met and "already meets the target" in baseline.detail
+    assert [c.key for c in result.criteria] == ["dataset", "baseline", "job"]
+    assert not next(c for c in result.criteria if c.key == "job").applicable
 
 
 def test_the_planner_tunes_when_the_base_falls_short(ctx, local, files):
@@ -143,5 +149,7 @@ def test_in_chat_tune_anyway_goes_on_after_the_base_met_the_target(ctx, local, f
     attempt(agent, f"Tune gemma-3-270m on {files[0]}, validate with {files[1]}, 3 epochs, target exact match 0.9",
             "again")
     assert not local.jobs
+    assert all(c.holds for c in agent.criteria())  # "no need to tune" answered the request
     attempt(agent, "Tune anyway.", "again")
     assert local.jobs  # the user asked: now it tunes
+    assert next(c for c in agent.criteria() if c.key == "job").applicable  # and the tuned model is what counts now
