@@ -124,3 +124,18 @@ def test_unknown_inference_price_is_said(call, monkeypatch):
                     avg_input_tokens=10, avg_output_tokens=10).output
     assert estimate.per_request_usd is None and estimate.training_cost_usd is None
     assert any("No inference price" in n for n in estimate.notes)
+
+
+def test_estimate_cost_counts_valid_examples_and_says_when_there_are_none(write_jsonl, good_rows, call):
+    openai = [{"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": "a"}]}
+              for i in range(5)]
+    broken = write_jsonl("openai.jsonl", openai)
+    nothing = call("estimate_cost", training_path=broken, epochs=2)
+    assert nothing.is_error and "none of its 5 examples is valid" in nothing.content
+    assert "fix_dataset" in nothing.content  # what to do, not "0 billable tokens"
+    mixed = write_jsonl("mixed.jsonl", good_rows(20) + openai)
+    estimate = call("estimate_cost", training_path=mixed, epochs=2).output
+    assert estimate.billable_training_tokens and estimate.billable_training_tokens > 0
+    assert "Only the 20 valid examples of 25 are counted" in estimate.notes[0]
+    given = call("estimate_cost", training_path=broken, training_tokens=1000, epochs=1)
+    assert not given.is_error  # the user's own token count needs no valid line

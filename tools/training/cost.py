@@ -123,7 +123,7 @@ def estimate_cost(args: EstimateCostInput, ctx: ToolContext) -> CostEstimate:
     """Estimate what tuning will cost (training tokens x epochs x the model's price per 1M tokens) and what each
     inference request of the tuned model will cost. Prices come from the model table with their source and date."""
     model = catalog().tunable(args.base_model)  # a retired model is refused, its successor named
-    tokens, estimated, count, avg = args.training_tokens, False, None, None
+    tokens, estimated, count, avg, lines = args.training_tokens, False, None, None, 0
     avg_in, avg_out = args.avg_input_tokens, args.avg_output_tokens
     if args.training_path:
         from tools.dataset.validation import dataset_stats
@@ -133,6 +133,11 @@ def estimate_cost(args: EstimateCostInput, ctx: ToolContext) -> CostEstimate:
             tokens = stats.get("billable_tokens_per_epoch", stats.get("tokens"))
             estimated = bool(stats.get("tokens_estimated"))
         count, avg = stats.get("valid_examples", stats.get("examples")), stats.get("avg_tokens")
+        lines = stats.get("examples") or 0
+        if args.training_tokens is None and lines and not count:
+            raise ToolError(f"{args.training_path}: none of its {lines:,} examples is valid, so there are no tokens "
+                            "to price.", "Ask for a repaired copy (fix_dataset; the file itself is never changed) "
+                            "and estimate that, or pass training_tokens.")
         avg_in = stats.get("avg_input_tokens") if avg_in is None else avg_in
         avg_out = stats.get("avg_output_tokens") if avg_out is None else avg_out
     if tokens is None and (avg_in is None or avg_out is None):
@@ -150,6 +155,9 @@ def estimate_cost(args: EstimateCostInput, ctx: ToolContext) -> CostEstimate:
         estimate.epochs_source = source
         estimate.notes.insert(0, f"Epochs: {epochs}, recommend_hyperparameters' value ({advice.epochs.reason}). "
                               "Pass epochs to price another number.")
+    if args.training_tokens is None and count is not None and lines and count < lines:
+        estimate.notes.insert(0, f"Only the {count:,} valid examples of {lines:,} are counted; a repaired copy "
+                              "(fix_dataset) may price higher.")
     warning = catalog().warning(model.id)
     if warning:
         estimate.notes.insert(0, warning)
