@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from agent.models.planner_history import Seen, recommended
 from agent.request import JOB_PARTS, PARTS, Request
+from tools.results import job_of
 
 if TYPE_CHECKING:
     from agent.models.planner import Plan
-    from agent.models.planner_history import Seen
 
 # The tool that answers each part, and what it needs: "file" (a training dataset) or "job" (a job id).
 _TOOLS: dict[str, tuple[str, str | None]] = {
@@ -108,67 +109,62 @@ def _start_job(plan: Plan) -> list[dict[str, Any]]:
         if action is not None:
             return action
     job = plan.job_info()
-    return plan.stop(f"Job {job['job_id']} is created and runs on its own. Ask me \"how is it doing?\" or run "
-                     f"`gto watch {job['job_id']}`.")
+    return plan.stop(f"Job {job.job_id} is created and runs on its own. Ask me \"how is it doing?\" or run "
+                     f"`gto watch {job.job_id}`.")
 
 
 def _closing(plan: Plan, request: Request) -> str:
     """One line a person reads after the results: what was done, and the obvious next step."""
-    seen: list[Seen] = [s for s in plan.history if s.at > plan.said_at and not s.is_error]
+    seen: list[Seen] = [s for s in plan.history if s.at > plan.said_at and s.ok]
     lines = []
     for s in seen:
+        out = s.output
         if s.name == "check_environment":
-            failed = [c for c in s.result.get("checks", []) if not c.get("ok")]
-            lines.append(f"Your setup is ready to tune on the {s.result.get('backend')} backend." if not failed else
-                         "Not ready: " + "; ".join(f"{c.get('name')}: {c.get('fix') or c.get('detail')}"
-                                                   for c in failed) + ".")
+            failed = [c for c in out.checks if not c.ok]
+            lines.append(f"Your setup is ready to tune on the {out.backend} backend." if not failed else
+                         "Not ready: " + "; ".join(f"{c.name}: {c.fix or c.detail}" for c in failed) + ".")
         elif s.name == "fix_dataset":
-            lines.append(f"{s.result.get('summary')} The original is untouched; check the copy with "
-                         f"\"validate {s.result.get('output_path')}\".")
+            lines.append(f"{out.summary} The original is untouched; check the copy with "
+                         f"\"validate {out.output_path}\".")
         elif s.name == "split_dataset":
-            lines.append(f"{s.result.get('summary')}")
+            lines.append(f"{out.summary}")
         elif s.name == "recommend_hyperparameters":
-            picks = [f"{k.replace('_', ' ')} {(s.result.get(k) or {}).get('value')}"
-                     for k in ("epochs", "adapter_size", "learning_rate_multiplier")]
+            picks = [f"{k.replace('_', ' ')} {v}" for k, v in recommended(out).items()]
             lines.append("Recommended: " + ", ".join(picks) + ".")
         elif s.name == "upload_to_gcs":
-            lines.append(f"Uploaded to {s.result.get('uri')}.")
+            lines.append(f"Uploaded to {out.uri}.")
         elif s.name == "validate_dataset":
-            ok = s.result.get("ok")
-            lines.append(s.result.get("summary") or ("Ready to tune." if ok else "The data has errors."))
-            if not ok and s.result.get("report_path"):
-                lines.append(f"Every problem with its line: {s.result['report_path']}. Ask me to fix it for a repaired "
+            lines.append(out.summary or ("Ready to tune." if out.ok else "The data has errors."))
+            if not out.ok and out.report_path:
+                lines.append(f"Every problem with its line: {out.report_path}. Ask me to fix it for a repaired "
                              "copy (the file itself is never changed).")
         elif s.name == "estimate_cost":
-            usd = s.result.get("training_cost_usd")
-            tokens = s.result.get("billable_training_tokens") or 0
+            usd, tokens = out.training_cost_usd, out.billable_training_tokens or 0
             lines.append(f"Tuning cost: ${usd:,.2f}." if isinstance(usd, (int, float)) and usd >= 0 else
-                         f"Tuning cost: the price of {s.result.get('base_model')} is unknown "
-                         f"({tokens:,} billable tokens).")
+                         f"Tuning cost: the price of {out.base_model} is unknown ({tokens:,} billable tokens).")
         elif s.name in ("get_job", "cancel_job", "poll_metrics", "resume_job"):
-            job = s.result.get("job") or {}
-            lines.append(f"Job {job.get('job_id')}: {job.get('state')}.")
+            job = job_of(out)
+            lines.append(f"Job {job.job_id}: {job.state}.")
         elif s.name == "write_report":
-            lines.append(f"Report: {s.result.get('path')}.")
+            lines.append(f"Report: {out.path}.")
         elif s.name == "list_checkpoints":
-            points = s.result.get("checkpoints") or []
+            points = out.checkpoints or []
             lines.append(f"{len(points)} checkpoints" + (": " + ", ".join(
-                f"{c.get('checkpoint_id')}{' (default)' if c.get('is_default') else ''}" for c in points) if points
+                f"{c.checkpoint_id}{' (default)' if c.is_default else ''}" for c in points) if points
                 else " yet.") + ("." if points else ""))
         elif s.name == "compare_models":
-            lines.append(str(s.result.get("verdict") or "Compared with the base model."))
+            lines.append(str(out.verdict or "Compared with the base model."))
         elif s.name == "test_endpoint":
-            lines.append(f"The endpoint {'answered' if s.result.get('ok') else 'failed'} "
-                         f"(median {s.result.get('p50_latency_s')} s).")
+            lines.append(f"The endpoint {'answered' if out.ok else 'failed'} (median {out.p50_latency_s} s).")
         elif s.name == "compare_jobs":
-            lines.append(str(s.result.get("reason") or "Compared."))
+            lines.append(str(out.reason or "Compared."))
         elif s.name == "run_preference_job":
-            job = s.result.get("job") or {}
-            lines.append(f"Preference job {job.get('job_id')}: {job.get('state')}.")
+            job = job_of(out)
+            lines.append(f"Preference job {job.job_id}: {job.state}.")
         elif s.name == "list_jobs":
-            jobs = s.result.get("jobs") or []
+            jobs = out.jobs or []
             lines.append(f"{len(jobs)} job{'s' if len(jobs) != 1 else ''} in this workspace" + (
-                ":\n" + "\n".join(f"- {j.get('job_id')}: {j.get('state')}, {j.get('base_model')}" for j in jobs[:10])
+                ":\n" + "\n".join(f"- {j.job_id}: {j.state}, {j.base_model}" for j in jobs[:10])
                 if jobs else ".") + ("\n(`gto jobs` shows them all with their metrics.)" if len(jobs) > 10 else ""))
     if "serve" in request.parts:
         target = request.job_id or "JOB"

@@ -12,12 +12,16 @@ from typing import TYPE_CHECKING, Any
 
 from agent.goal import Goal
 from agent.models import Message, Turn, Usage, default_base_models, retired_notice
-from agent.models.planner_history import Seen, read_history
+from agent.models.planner_history import Seen, read_history, recommended
 from agent.planner_parts import answer_parts
 from agent.request import EXAMPLES, Request, read_conversation
+from tools.backends.base import JobInfo, JobState
 from tools.registry import Tool
+from tools.results import job_of
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+
     from tools.settings import Settings
 
 
@@ -80,9 +84,13 @@ class Plan:
 
     def last(self, name: str, ok: bool | None = None) -> Seen | None:
         for seen in reversed(self.history):
-            if seen.name == name and (ok is None or seen.is_error != ok):
+            if seen.name == name and (ok is None or seen.ok == ok):
                 return seen
         return None
+
+    def done(self, name: str) -> list[Seen]:
+        """Every success of a tool, in order."""
+        return [s for s in self.history if s.name == name and s.ok]
 
     def spoke_since(self, seen: Seen) -> bool:
         """Whether the user has written since this result (an answer in chat, or `--resume`)."""
@@ -133,7 +141,7 @@ class Plan:
                                  f"keeps running):\n{last.text}\nFix that, then ask me to continue, or run "
                                  f"`gto watch {last.input.get('job_id')}`.")
             return None
-        if last.result.get("declined"):
+        if last.declined:
             return self.stop(f"Understood: {last.name} was not run, nothing was spent. Tell me what to change "
                              "(for example fewer epochs or a smaller model) and I will continue.")
         return self.stop(f"{last.name} failed, so I stopped here:\n{last.text}")
@@ -162,12 +170,12 @@ class Plan:
             # The data is checked in the same turn: neither depends on the other, and it saves a model call.
             return self.calls([("check_environment", args), ("validate_dataset", self.validate_args())],
                               intro + "Phase 1: pre-flight checks and the data.")
-        if not seen.result.get("ok"):
+        report = seen.output
+        if report is None or not report.ok:
             if self.spoke_since(seen):  # the user says it is fixed, or changed the project: look again
                 return self.call("check_environment", args, "Phase 1: pre-flight checks, again.")
-            failed = [c for c in seen.result.get("checks", []) if not c.get("ok")]
-            lines = "\n".join(f"- {c.get('name')}: {c.get('detail')}" + (f"\n  fix: {c['fix']}" if c.get("fix") else "")
-                              for c in failed)
+            failed = [c for c in (report.checks if report else []) if not c.ok]
+            lines = "\n".join(f"- {c.name}: {c.detail}" + (f"\n  fix: {c.fix}" if c.fix else "") for c in failed)
             return self.stop(f"Pre-flight checks failed; fix these and run me again:\n{lines}")
         return None
 
@@ -176,17 +184,17 @@ class Plan:
         validated = self.last("validate_dataset", ok=True)
         if validated is None or (validated.input.get("path"), validated.input.get("validation_path")) != (train, val):
             return self.call("validate_dataset", self.validate_args(), "Validating the data.")
-        if not validated.result.get("ok"):
-            fixes = [s for s in self.history if s.name == "fix_dataset" and not s.is_error]
-            broken = [p for p, report in ((train, validated.result.get("train")), (val, validated.result.get("validation")))
-                      if p and report and report.get("errors")]
-            repaired = {f.input.get("path") for f in fixes} | {f.result.get("output_path") for f in fixes}
+        report = validated.output
+        if not report.ok:
+            broken = [p for p, file in ((train, report.train), (val, report.validation)) if p and file and file.errors]
+            fixed = self.repairs()
+            repaired = {*fixed, *fixed.values()}
             todo = [p for p in broken if p not in repaired]
             if todo:
                 return self.call("fix_dataset", {"path": todo[0]}, f"{todo[0]} has errors; writing a repaired copy.")
             return self.stop("The data still has errors after repair, so I stopped before spending anything. "
-                             f"Full list: {validated.result.get('report_path')}")
-        split = self._split_needed(validated.result)
+                             f"Full list: {report.report_path}")
+        split = self._split_needed(report)
         if split:
             return self.call("split_dataset", {"path": train}, split)
         if self.last("recommend_hyperparameters", ok=True) is None:
@@ -194,8 +202,7 @@ class Plan:
         if self.last("estimate_cost", ok=True) is None:
             return self.call("estimate_cost", self._drop_none(
                 {"base_model": self.base_model, "training_path": train, "epochs": self.hyper("epochs")}))
-        uploads = {s.input.get("path"): s.result.get("uri") for s in self.history
-                   if s.name == "upload_to_gcs" and not s.is_error}
+        uploads = self.uploads()
         missing = [p for p in (train, val) if p and p not in uploads]
         if missing and (held := self.held_back()) is not None:
             return held
@@ -216,21 +223,21 @@ class Plan:
             return self.call("measure_base", self._drop_none(
                 {"training_path": train, "heldout_path": val, "base_model": self.base_model, "backend": self.backend,
                  "target": self.target}), "Measuring the base model with the dataset's prompt before tuning.")
-        if seen.result.get("meets_target") and not self.spoke_since(seen):
-            return self.stop(f"{seen.result.get('verdict')} Say \"tune anyway\" if you want a tuned model regardless.")
+        if seen.output is not None and seen.output.meets_target and not self.spoke_since(seen):
+            return self.stop(f"{seen.output.verdict} Say \"tune anyway\" if you want a tuned model regardless.")
         return None
 
     def job(self) -> list[dict[str, Any]] | None:
         if self.job_info() is not None:
             if self.ruled_out("stop_after_create"):
-                return self.stop(f"Job {self.job_info()['job_id']} is created; as you asked, I am not waiting for "
+                return self.stop(f"Job {self.job_info().job_id} is created; as you asked, I am not waiting for "
                                  "it. Ask me for its status, or run `gto watch JOB`.")
             return None
         held = self.held_back()
         if held is not None:
             return held
         train, val = self.datasets()
-        uploads = {s.input.get("path"): s.result.get("uri") for s in self.history if s.name == "upload_to_gcs"}
+        uploads = self.uploads()
         args = {
             "training_dataset_uri": uploads[train], "validation_dataset_uri": uploads.get(val) if val else None,
             "base_model": self.base_model, "epochs": self.hyper("epochs"), "adapter_size": self.hyper("adapter_size"),
@@ -241,24 +248,23 @@ class Plan:
     def monitor(self) -> list[dict[str, Any]] | None:
         job = self.job_info()
         polled = self.last("poll_metrics")
-        if polled is not None and polled.result.get("job", {}).get("job_id") == job["job_id"]:
-            why = polled.result.get("returned_because")
-            state = polled.result.get("job", {}).get("state")
-            if why in ("completed",) or state == "SUCCEEDED":
+        watched = job_of(polled.output) if polled else None
+        if watched is not None and watched.job_id == job.job_id:
+            why = polled.output.returned_because
+            if why == "completed" or watched.state == JobState.SUCCEEDED:
                 return None
             if why in ("failed", "cancelled"):
-                error = polled.result.get("job", {}).get("error") or "no reason given"
-                return self.stop(f"The tuning job ended {state}: {error}")
-            critical = [a for a in polled.result.get("anomalies", []) if a.get("severity") == "critical"]
+                return self.stop(f"The tuning job ended {watched.state}: {watched.error or 'no reason given'}")
+            critical = [a for a in polled.output.anomalies if a.severity == "critical"]
             if critical and self.last("cancel_job") is None:
-                return self.call("cancel_job", {"job_id": job["job_id"]},
-                                 f"{critical[0].get('message')} Cancelling: {critical[0].get('recommended_action')}")
+                return self.call("cancel_job", {"job_id": job.job_id},
+                                 f"{critical[0].message} Cancelling: {critical[0].recommended_action}")
             if self.last("cancel_job") is not None:
                 return self.stop("I cancelled the job because training had gone wrong; see the anomalies above.")
-        return self.call("poll_metrics", {"job_id": job["job_id"]}, "Phase 3: watching training.")
+        return self.call("poll_metrics", {"job_id": job.job_id}, "Phase 3: watching training.")
 
     def evaluate(self) -> list[dict[str, Any]] | None:
-        job_id = self.job_info()["job_id"]
+        job_id = self.job_info().job_id
         if self.last("choose_checkpoint", ok=True) is None:
             return self.call("choose_checkpoint", {"job_id": job_id}, "Phase 4: choosing the checkpoint.")
         # Both use the checkpoint just chosen and neither needs the other: one turn, one model call fewer.
@@ -278,31 +284,29 @@ class Plan:
         r = self.request
         if r is None or "preference" not in r.parts or not r.preference:
             return None
-        sft = self.job_info()["job_id"]
+        sft = self.job_info().job_id
         done = self.last("run_preference_job", ok=True)
         if done is None:
             chosen = self.last("choose_checkpoint", ok=True)
-            checkpoint = (chosen.result.get("checkpoint") or {}).get("checkpoint_id") if chosen else None
+            checkpoint = chosen.output.checkpoint.checkpoint_id if chosen and chosen.output.checkpoint else None
             return self.call("run_preference_job", self._drop_none({
                 "path": r.preference, "base_model": self.base_model, "source_model": sft,
                 "source_checkpoint_id": checkpoint, "backend": self.backend, "wait": True}),
                 f"Preference tuning on {r.preference}, continuing from checkpoint {checkpoint} of {sft}.")
-        job = done.result.get("job") or {}
-        if job.get("state") != "SUCCEEDED":
-            return self.stop(f"The preference job {job.get('job_id')} ended {job.get('state')}: "
-                             f"{job.get('error') or 'no reason given'}.")
-        if not any(s.name == "compare_models" and s.input.get("job_id") == job["job_id"] and not s.is_error
-                   for s in self.history):
+        job = done.output.job
+        if job.state != JobState.SUCCEEDED:
+            return self.stop(f"The preference job {job.job_id} ended {job.state}: {job.error or 'no reason given'}.")
+        if not any(s.input.get("job_id") == job.job_id for s in self.done("compare_models")):
             _, held_out = self.datasets()  # the supervised job's held-out examples: the same prompts for both
-            return self.call("compare_models", self._drop_none({"job_id": job["job_id"], "prompts_path": held_out}),
+            return self.call("compare_models", self._drop_none({"job_id": job.job_id, "prompts_path": held_out}),
                              "Comparing the preference-tuned model with the base model on the same prompts.")
         return None
 
     def deliver(self) -> list[dict[str, Any]] | None:
-        jobs = [self.job_info()["job_id"]]
+        jobs = [self.job_info().job_id]
         preferred = self.last("run_preference_job", ok=True)
         if preferred is not None:
-            jobs.append((preferred.result.get("job") or {}).get("job_id"))
+            jobs.append(preferred.output.job.job_id)
         if self.last("write_report", ok=True) is None:
             return self.call("write_report", {"job_ids": jobs}, "Writing the report.")
         return None
@@ -314,22 +318,29 @@ class Plan:
     def datasets(self) -> tuple[str, str | None]:
         """The files to use: the repaired copies when fix_dataset made them, and the two halves when split_dataset
         held a validation set out of the training file."""
-        fixed = {s.input.get("path"): s.result.get("output_path") for s in self.history
-                 if s.name == "fix_dataset" and not s.is_error}
+        fixed = self.repairs()
         train = fixed.get(self.goal.training, self.goal.training)
         if self.goal.validation:
             return train, fixed.get(self.goal.validation, self.goal.validation)
-        for s in self.history:
-            if s.name == "split_dataset" and not s.is_error and s.input.get("path") == train:
-                return s.result["train_path"], s.result["validation_path"]
+        for s in self.done("split_dataset"):
+            if s.input.get("path") == train:
+                return s.output.train_path, s.output.validation_path
         return train, None
 
-    def _split_needed(self, validated: dict[str, Any]) -> str | None:
+    def repairs(self) -> dict[str | None, str | None]:
+        """Each file fix_dataset repaired, and its repaired copy."""
+        return {s.input.get("path"): s.output.output_path for s in self.done("fix_dataset")}
+
+    def uploads(self) -> dict[str | None, str | None]:
+        """Each file uploaded, and where it went."""
+        return {s.input.get("path"): s.output.uri for s in self.done("upload_to_gcs")}
+
+    def _split_needed(self, validated: BaseModel) -> str | None:
         """Why to hold out a validation set now, or None: only when the user gave none, once, and there are enough
         examples (split_dataset refuses fewer than 20)."""
         if self.goal.validation or any(s.name == "split_dataset" for s in self.history):
             return None
-        examples = (validated.get("train") or {}).get("examples") or 0
+        examples = (validated.train.examples or 0) if validated.train else 0
         if examples < 20:
             return None
         return ("No validation set was given: holding 10% of the training examples out, so overfitting shows in "
@@ -349,12 +360,11 @@ class Plan:
         if explicit is not None:
             return explicit
         rec = self.last("recommend_hyperparameters", ok=True)
-        value = (rec.result.get(name) or {}).get("value") if rec else None
-        return value
+        return recommended(rec.output)[name] if rec else None
 
-    def job_info(self) -> dict[str, Any] | None:
+    def job_info(self) -> JobInfo | None:
         created = self.last("create_tuning_job", ok=True)
-        return created.result.get("job") if created else None
+        return job_of(created.output) if created else None
 
     def call(self, name: str, args: dict[str, Any], text: str | None = None) -> list[dict[str, Any]]:
         return self.calls([(name, args)], text)
