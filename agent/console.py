@@ -128,6 +128,8 @@ class Console:
         return answer.strip().lower() in ("y", "yes")
 
     def criteria(self, criteria: list[Criterion]) -> None:
+        if not criteria:  # a request answered in words ("help") has no checklist
+            return
         table = Table(title="Success criteria", show_lines=False)
         table.add_column("")
         table.add_column("criterion")

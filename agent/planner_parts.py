@@ -4,10 +4,11 @@ The whole workflow is the planner's own phases (agent/models/planner.py)."""
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from agent.models.planner_history import Seen, recommended
-from agent.request import JOB_PARTS, PARTS, Request
+from agent.request import EXAMPLES, HELP, JOB_PARTS, PARTS, Request
 from tools.results import job_of
 
 if TYPE_CHECKING:
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
 
 # The tool that answers each part, and what it needs: "file" (a training dataset) or "job" (a job id).
 _TOOLS: dict[str, tuple[str, str | None]] = {
+    "models": ("list_models", None),
     "environment": ("check_environment", None),
     "validate": ("validate_dataset", "file"),
     "fix": ("fix_dataset", "file"),
@@ -36,6 +38,9 @@ _TOOLS: dict[str, tuple[str, str | None]] = {
 }
 
 
+_TUNED = re.compile(r"\b(?:tuned|my) models?\b", re.I)
+
+
 def answer_parts(plan: Plan, request: Request) -> list[dict[str, Any]]:
     """The next call for the first part not yet answered since the user spoke, or the closing text."""
     last = plan.history[-1] if plan.history else None
@@ -44,7 +49,7 @@ def answer_parts(plan: Plan, request: Request) -> list[dict[str, Any]]:
     if "start_job" in request.parts:
         return _start_job(plan)
     for part in sorted(request.parts, key=_order):
-        if part == "serve":
+        if part in ("serve", "help"):  # answered in words, by the closing text
             continue
         tool, needs = _TOOLS[part]
         if _answered(plan, tool):
@@ -87,6 +92,7 @@ def _arguments(plan: Plan, request: Request, part: str, tool: str) -> dict[str, 
         "upload": {"path": train, "bucket": plan.bucket, "backend": plan.backend},
         "compare_jobs": {"job_ids": list(request.job_ids)},
         "list_jobs": {},
+        "models": {"tuned": bool(_TUNED.search(request.text))},
         "report": {"job_ids": [job]},
         # Continuing from the job the message names ("from it"), else from the base model.
         "preference": {"path": request.preference, "base_model": plan.base_model, "source_model": job,
@@ -161,11 +167,24 @@ def _closing(plan: Plan, request: Request) -> str:
         elif s.name == "run_preference_job":
             job = job_of(out)
             lines.append(f"Preference job {job.job_id}: {job.state}.")
+        elif s.name == "list_models" and s.input.get("tuned"):
+            lines.append(out.summary + "".join(
+                f"\n- {m.job_id}: {m.base_model} ({m.base_status}){' ' + m.note if m.note else ''}"
+                for m in out.tuned_models))
+        elif s.name == "list_models":
+            gone = [m for m in out.base_models if m.status in ("retired", "blocked")]
+            lines.append(out.summary + ("\nNo longer tunable: " + "; ".join(
+                f"{m.id} ({m.status} {m.lifecycle.retirement}{', use ' + m.lifecycle.successor if m.lifecycle.successor else ''})"
+                for m in gone) + "." if gone else "") + "\n(`gto models` shows each with its dates, limits and prices.)")
         elif s.name == "list_jobs":
             jobs = out.jobs or []
             lines.append(f"{len(jobs)} job{'s' if len(jobs) != 1 else ''} in this workspace" + (
                 ":\n" + "\n".join(f"- {j.job_id}: {j.state}, {j.base_model}" for j in jobs[:10])
                 if jobs else ".") + ("\n(`gto jobs` shows them all with their metrics.)" if len(jobs) > 10 else ""))
+    if "help" in request.parts:
+        lines.append("I run Gemini supervised tuning with you: checks, your data, settings, cost, the job, watching "
+                     "it, the tuned-versus-base comparison and the report; anything that costs money is asked "
+                     "first. Ask in plain words, for example:\n" + "\n".join(f"- {e}" for e in (*EXAMPLES, *HELP)))
     if "serve" in request.parts:
         target = request.job_id or "JOB"
         lines.append(f"To serve it, run `gto serve {target}` in a terminal: it answers the Gemini generateContent "

@@ -15,7 +15,7 @@ from agent.goal import Goal, from_user, parse_goal
 from tools.evaluation.targets import target_in_words
 
 # The parts of the workflow a message can ask for, in the order the workflow runs them.
-PARTS = ("environment", "validate", "fix", "split", "recommend", "estimate", "upload", "start_job", "status",
+PARTS = ("help", "models", "environment", "validate", "fix", "split", "recommend", "estimate", "upload", "start_job", "status",
          "watch", "cancel", "resume", "checkpoints", "compare", "endpoint", "preference", "report", "compare_jobs",
          "list_jobs", "serve")
 WORKFLOW = "workflow"
@@ -26,6 +26,15 @@ EXAMPLES = (
     '"Is examples/data/train.jsonl ready for tuning? Don\'t train yet."',
     '"Estimate the cost of 3 epochs on examples/data/train.jsonl"',
     '"Tune gemma-3-270m on examples/data/train.jsonl, validate with examples/data/val.jsonl"',
+)
+# More of what "help" shows: one line a part, in words that are themselves understood.
+HELP = (
+    '"Which models can I tune?" / "Show my tuned models"',
+    '"Fix data.jsonl" (a repaired copy; the file itself is never changed), "Split data.jsonl"',
+    '"Recommend hyperparameters for data.jsonl"',
+    '"Show my jobs", "How is it doing?", "Cancel that job", "Resume that job"',
+    '"Compare it with the base model", "Write the report"',
+    '"Is my setup OK for tuning?"',
 )
 
 
@@ -94,6 +103,10 @@ _CONSTRAINTS = (
 
 # What each part is called in plain words. Matched on the text with file paths and constraints cut out.
 _PART_WORDS: dict[str, re.Pattern[str]] = {k: re.compile(v, re.I) for k, v in {
+    "help": r"^\W*(?:help|usage|what can you do|how do (?:i|you) use (?:this|you|gto|it)|what (?:can|do) i ask)\W*$",
+    "models": r"\b(?:(?:what|which) (?:base |gemini |tunable |tuned )?models|(?:list|show|see)(?: me)? (?:the |all |my )?"
+              r"(?:base |tunable |available |supported |tuned |gemini )?models|models (?:can|could|do) i|(?:available|"
+              r"tunable|supported|tuned) models|models? (?:are|is) (?:retir\w+|deprecated|available|tunable))\b",
     "environment": r"\b(?:set ?up|environment|env|pre-?flight|credentials|permissions|iam|quota|am i ready|"
                    r"ready to tune|can i tune)\b",
     "validate": r"\b(?:validat\w*|check\w*|verif\w*|lint|inspect|look (?:at|over)|problems?|errors?|issues|valid|"
@@ -206,8 +219,8 @@ def _correct_typos(text: str) -> str:
     def fix(m: re.Match[str]) -> str:
         word = m.group(0)
         lower = word.lower()
-        if len(lower) < 5 or lower in _VOCABULARY:
-            return word
+        if len(lower) < 5 or any(lower.startswith(v) for v in _VOCABULARY):
+            return word  # a word of the vocabulary or its inflection ("tuned", "trained", "checks")
         close = difflib.get_close_matches(lower, _VOCABULARY, n=1, cutoff=0.8)
         return close[0] if close else word
 
@@ -217,6 +230,10 @@ def _correct_typos(text: str) -> str:
 def _settle(parts: set[str], names: Goal, about_job: bool, constraints: list[Constraint], text: str) -> set[str]:
     """Resolve overlaps between the parts' words into what was meant."""
     ruled_out_training = any(c.key == "no_train" for c in constraints)
+    if "models" in parts and not names.training:
+        parts -= {"environment", "validate", "status", WORKFLOW}  # "which models can I tune?": not a setup check
+    if "help" in parts:
+        parts &= {"help"}
     if "compare_jobs" in parts:
         parts -= {"compare", WORKFLOW}
     if "list_jobs" in parts:

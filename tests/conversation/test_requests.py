@@ -58,6 +58,11 @@ CORPUS = [
     ("show my jobs", {"list_jobs"}, {CREATE}, 0),
     ("list jobs", {"list_jobs"}, {CREATE}, 0),
     ("what jobs do I have", {"list_jobs"}, {CREATE}, 0),
+    # Models and help: answered, nothing checked or run
+    ("what models can I tune?", {"list_models"}, {CREATE, "check_environment"}, 0),
+    ("which gemini models are retired?", {"list_models"}, {CREATE, "validate_dataset"}, 0),
+    ("show my tuned models", {"list_models"}, {CREATE, "validate_dataset"}, 0),
+    ("help", set(), {CREATE, "check_environment", "validate_dataset"}, 0),
     (f"how is {JOB} doing?", {"get_job"}, {CREATE, "cancel_job"}, 0),
     ("what's the status?", {"get_job"}, {CREATE, "cancel_job"}, 0),
     ("whats teh status of my job", {"get_job"}, {CREATE}, 0),
@@ -153,6 +158,20 @@ def test_request_does_what_it_says(text, must, must_not, code, files, workspace,
 def test_a_request_that_is_not_understood_says_so_with_examples(workspace, tmp_path):
     _, code, out = run("make me a sandwich", workspace, tmp_path)
     assert code == 1 and "did not understand" in out and out.count("examples/data/train.jsonl") >= 2
+
+
+def test_models_and_help_answer_in_words(workspace, tmp_path):
+    called, code, out = run("which models can I tune?", workspace, tmp_path)
+    assert called == ["list_models"] and code == 0
+    assert "No longer tunable: gemini-2.5-pro (retired 2026-10-20, use gemini-3.8-flash)" in out
+    done = TuningFake().add_job("local-20261101-090000-0a0b0c", [JobState.SUCCEEDED], base_model="gemma-3-270m",
+                                endpoint="local-20261101-090000-0a0b0c/checkpoint-1")
+    workspace.record_job(done)
+    called, code, out = run("show my tuned models", workspace, tmp_path)
+    assert called == ["list_models"] and code == 0 and "1 tuned model(s) in this workspace" in out
+    assert "- local-20261101-090000-0a0b0c: gemma-3-270m (current)" in out
+    called, code, out = run("help", workspace, tmp_path)
+    assert called == [] and code == 0 and '"Cancel that job"' in out and "Success criteria" not in out
 
 
 def test_a_chat_starts_a_job_asks_its_status_cancels_it_and_changes_bucket(files, workspace):
