@@ -225,6 +225,7 @@ def _cancelled(request: Request, records: list[ToolRecord]) -> Criterion:
 
 _PARTS: dict[str, Callable[[Request, list[ToolRecord]], Criterion]] = {
     "models": _ran("models", "Models listed", "list_models", lambda r: r.output.summary),
+    "spent": _ran("spent", "Spending reported", "spend_summary", lambda r: r.output.summary),
     "environment": _ran("environment", "Environment checked", "check_environment",
                         lambda r: "ready to tune" if r.output.ok else "not ready: "
                         + "; ".join(f"{c.name}: {c.fix or c.detail}" for c in r.output.checks if not c.ok)),

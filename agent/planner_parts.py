@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 # The tool that answers each part, and what it needs: "file" (a training dataset) or "job" (a job id).
 _TOOLS: dict[str, tuple[str, str | None]] = {
     "models": ("list_models", None),
+    "spent": ("spend_summary", None),
     "environment": ("check_environment", None),
     "validate": ("validate_dataset", "file"),
     "fix": ("fix_dataset", "file"),
@@ -49,7 +50,7 @@ def answer_parts(plan: Plan, request: Request) -> list[dict[str, Any]]:
     if "start_job" in request.parts:
         return _start_job(plan)
     for part in sorted(request.parts, key=_order):
-        if part in ("serve", "help"):  # answered in words, by the closing text
+        if part in ("serve", "help", "thanks"):  # answered in words, by the closing text
             continue
         tool, needs = _TOOLS[part]
         if _answered(plan, tool):
@@ -93,6 +94,7 @@ def _arguments(plan: Plan, request: Request, part: str, tool: str) -> dict[str, 
         "compare_jobs": {"job_ids": list(request.job_ids)},
         "list_jobs": {},
         "models": {"tuned": bool(_TUNED.search(request.text))},
+        "spent": {},
         "report": {"job_ids": [job]},
         # Continuing from the job the message names ("from it"), else from the base model.
         "preference": {"path": request.preference, "base_model": plan.base_model, "source_model": job,
@@ -176,11 +178,19 @@ def _closing(plan: Plan, request: Request) -> str:
             lines.append(out.summary + ("\nNo longer tunable: " + "; ".join(
                 f"{m.id} ({m.status} {m.lifecycle.retirement}{', use ' + m.lifecycle.successor if m.lifecycle.successor else ''})"
                 for m in gone) + "." if gone else "") + "\n(`gto models` shows each with its dates, limits and prices.)")
+        elif s.name == "spend_summary":
+            job = request.job_id
+            if job:  # "what did that job cost?": its own line first
+                lines.append(f"Job {job}: ${out.totals.by_job.get(job, 0.0):,.2f} recorded.")
+            lines.append(f"Spent in this workspace: {out.summary} (`gto spend` breaks it down by day, run, job "
+                         "and model.)")
         elif s.name == "list_jobs":
             jobs = out.jobs or []
             lines.append(f"{len(jobs)} job{'s' if len(jobs) != 1 else ''} in this workspace" + (
                 ":\n" + "\n".join(f"- {j.job_id}: {j.state}, {j.base_model}" for j in jobs[:10])
                 if jobs else ".") + ("\n(`gto jobs` shows them all with their metrics.)" if len(jobs) > 10 else ""))
+    if "thanks" in request.parts:
+        lines.append("Glad to help. Ask me anything else, or \"help\" for what I can do.")
     if "help" in request.parts:
         lines.append("I run Gemini supervised tuning with you: checks, your data, settings, cost, the job, watching "
                      "it, the tuned-versus-base comparison and the report; anything that costs money is asked "

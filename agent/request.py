@@ -15,7 +15,8 @@ from agent.goal import Goal, from_user, parse_goal
 from tools.evaluation.targets import target_in_words
 
 # The parts of the workflow a message can ask for, in the order the workflow runs them.
-PARTS = ("help", "models", "environment", "validate", "fix", "split", "recommend", "estimate", "upload", "start_job", "status",
+PARTS = ("thanks", "help", "models", "spent", "environment", "validate", "fix", "split", "recommend", "estimate",
+         "upload", "start_job", "status",
          "watch", "cancel", "resume", "checkpoints", "compare", "endpoint", "preference", "report", "compare_jobs",
          "list_jobs", "serve")
 WORKFLOW = "workflow"
@@ -104,6 +105,11 @@ _CONSTRAINTS = (
 # What each part is called in plain words. Matched on the text with file paths and constraints cut out.
 _PART_WORDS: dict[str, re.Pattern[str]] = {k: re.compile(v, re.I) for k, v in {
     "help": r"^\W*(?:help|usage|what can you do|how do (?:i|you) use (?:this|you|gto|it)|what (?:can|do) i ask)\W*$",
+    "thanks": r"^\W*(?:(?:thanks?|thank you|thx|ty|cheers)(?: (?:a lot|very much|so much))?|bye|goodbye|great,? thanks?)"
+              r"\W*$",
+    "spent": r"\b(?:(?:how much|what) (?:have|has|did) (?:i|we|it|this|that|my|the)\b.{0,25}?\b(?:spen[dt]|cost)|"
+             r"spen[dt] so far|my (?:spend\w*|bill)|(?:show|see|list) (?:me )?(?:the |my )?(?:spend\w*|ledger|costs so "
+             r"far)|total spend\w*|spending|ledger)\b",
     "models": r"\b(?:(?:what|which) (?:base |gemini |tunable |tuned )?models|(?:list|show|see)(?: me)? (?:the |all |my )?"
               r"(?:base |tunable |available |supported |tuned |gemini )?models|models (?:can|could|do) i|(?:available|"
               r"tunable|supported|tuned) models|models? (?:are|is) (?:retir\w+|deprecated|available|tunable))\b",
@@ -177,7 +183,7 @@ def read_request(text: str, earlier: Iterable[Request] = (), latest_job: str | N
     if len(job_ids) > 1 and "compare" in rest.lower():
         parts.add("compare_jobs")
     parts = _settle(parts, names, bool(job_ids) or bool(latest_job and _PRONOUN.search(rest)), constraints, rest)
-    if not job_ids and latest_job and parts & JOB_PARTS:
+    if not job_ids and latest_job and (parts & JOB_PARTS or "spent" in parts and _PRONOUN.search(rest)):
         job_ids = (latest_job,)
     preference = None
     if "preference" in parts and (m := _PREFERENCE_FILE.search(text)):
@@ -232,8 +238,10 @@ def _settle(parts: set[str], names: Goal, about_job: bool, constraints: list[Con
     ruled_out_training = any(c.key == "no_train" for c in constraints)
     if "models" in parts and not names.training:
         parts -= {"environment", "validate", "status", WORKFLOW}  # "which models can I tune?": not a setup check
-    if "help" in parts:
-        parts &= {"help"}
+    if "help" in parts or "thanks" in parts:
+        parts &= {"help", "thanks"}
+    if "spent" in parts:
+        parts -= {"estimate", "status", WORKFLOW}  # "what did my last run cost?": the ledger, not a new estimate
     if "compare_jobs" in parts:
         parts -= {"compare", WORKFLOW}
     if "list_jobs" in parts:
@@ -256,7 +264,7 @@ def _settle(parts: set[str], names: Goal, about_job: bool, constraints: list[Con
         # A message about an existing job: "how is it doing", "write the report of JOB". ("Tune it again" is not.)
         parts.discard(WORKFLOW)
         parts.discard("validate")
-        if not parts & (JOB_PARTS | {"compare_jobs"}):
+        if not parts & (JOB_PARTS | {"compare_jobs", "spent"}):
             parts.add("status")
     if "status" in parts and "watch" in parts:
         parts.discard("status")

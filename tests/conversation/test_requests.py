@@ -63,6 +63,10 @@ CORPUS = [
     ("which gemini models are retired?", {"list_models"}, {CREATE, "validate_dataset"}, 0),
     ("show my tuned models", {"list_models"}, {CREATE, "validate_dataset"}, 0),
     ("help", set(), {CREATE, "check_environment", "validate_dataset"}, 0),
+    ("thanks!", set(), {CREATE, "check_environment"}, 0),
+    # Money already spent is the ledger, not a new estimate
+    ("how much have I spent so far?", {"spend_summary"}, {"estimate_cost", CREATE}, 0),
+    ("what did that job cost?", {"spend_summary"}, {"estimate_cost", "get_job"}, 0),
     (f"how is {JOB} doing?", {"get_job"}, {CREATE, "cancel_job"}, 0),
     ("what's the status?", {"get_job"}, {CREATE, "cancel_job"}, 0),
     ("whats teh status of my job", {"get_job"}, {CREATE}, 0),
@@ -160,7 +164,7 @@ def test_a_request_that_is_not_understood_says_so_with_examples(workspace, tmp_p
     assert code == 1 and "did not understand" in out and out.count("examples/data/train.jsonl") >= 2
 
 
-def test_models_and_help_answer_in_words(workspace, tmp_path):
+def test_models_spending_and_help_answer_in_words(workspace, tmp_path):
     called, code, out = run("which models can I tune?", workspace, tmp_path)
     assert called == ["list_models"] and code == 0
     assert "No longer tunable: gemini-2.5-pro (retired 2026-10-20, use gemini-3.8-flash)" in out
@@ -170,6 +174,8 @@ def test_models_and_help_answer_in_words(workspace, tmp_path):
     called, code, out = run("show my tuned models", workspace, tmp_path)
     assert called == ["list_models"] and code == 0 and "1 tuned model(s) in this workspace" in out
     assert "- local-20261101-090000-0a0b0c: gemma-3-270m (current)" in out
+    called, code, out = run("what did that job cost?", workspace, tmp_path)
+    assert called == ["spend_summary"] and f"Job {JOB}: $0.00 recorded." in out
     called, code, out = run("help", workspace, tmp_path)
     assert called == [] and code == 0 and '"Cancel that job"' in out and "Success criteria" not in out
 
