@@ -149,7 +149,8 @@ def _closing(plan: Plan, request: Request) -> str:
         elif s.name == "estimate_cost":
             usd, tokens = out.training_cost_usd, out.billable_training_tokens or 0
             lines.append(f"Tuning cost: ${usd:,.2f}." if isinstance(usd, (int, float)) and usd >= 0 else
-                         f"Tuning cost: the price of {out.base_model} is unknown ({tokens:,} billable tokens).")
+                         f"Tuning cost: the price of {out.base_model} is unknown ({tokens:,} billable tokens); "
+                         "with your price in a GTO_PRICES file (see the README's Spending) I give dollars.")
         elif s.name in ("get_job", "cancel_job", "poll_metrics", "resume_job"):
             job = job_of(out)
             lines.append(f"Job {job.job_id}: {job.state}.")
