@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from tools.monitoring.anomalies import Anomaly, Health, assess_health, detect_anomalies
 from tools.monitoring.experiments import missing_metrics
@@ -29,18 +29,6 @@ from tools.training.hyperparams import HyperparameterAdvice
 from tools.training.jobs import CreateTuningJobOutput, GetJobOutput
 
 M = TypeVar("M", bound=BaseModel)
-
-
-class SubmittedJob(CreateTuningJobOutput):
-    """create_tuning_job's result as the report reads it: for its estimate. The job itself comes from the backend, so
-    a logged job that no longer matches JobInfo (an older gto, a partial record) must not cost the report the
-    estimate."""
-    job: Any = None
-
-
-# Tools whose logged results the report reads with a looser model than the tool's own (a subclass of it, so a
-# renamed field still breaks here at once).
-READ_AS: dict[str, type[BaseModel]] = {"create_tuning_job": SubmittedJob}
 
 
 @dataclass
@@ -78,8 +66,8 @@ class JobFacts:
         return self.output("estimate_cost", CostEstimate)
 
     @property
-    def created(self) -> SubmittedJob | None:
-        return self.output("create_tuning_job", SubmittedJob)
+    def created(self) -> CreateTuningJobOutput | None:
+        return self.output("create_tuning_job", CreateTuningJobOutput)
 
     @property
     def polled(self) -> GetJobOutput | None:
@@ -165,7 +153,7 @@ def tool_results(ctx: ToolContext, job_id: str, job: JobInfo | None = None) -> d
     results: dict[str, BaseModel] = {}
     for event in own:
         name = event["kind"].removeprefix("tool:")
-        output = _read(name, event["data"]) if event["kind"].startswith("tool:") else None
+        output = typed(name, event["data"]) if event["kind"].startswith("tool:") else None
         if output is not None:
             results[name] = output
     if created is None:
@@ -179,17 +167,6 @@ def tool_results(ctx: ToolContext, job_id: str, job: JobInfo | None = None) -> d
                 results[name] = r.output
                 break
     return results
-
-
-def _read(tool: str, data: dict[str, Any] | None) -> BaseModel | None:
-    """A logged result as the model the report reads it with: READ_AS's, else the tool's own."""
-    model = READ_AS.get(tool)
-    if model is None:
-        return typed(tool, data)
-    try:
-        return model.model_validate(data) if data is not None else None
-    except ValidationError:  # skipped, as typed() skips it
-        return None
 
 
 def latest_output(ctx: ToolContext, tool: str, model: type[M]) -> M | None:
