@@ -18,6 +18,8 @@ from tools.backends.base import (
 from tools.catalog import catalog
 from tools.dataset.validation import FileReport, TokenStats, ValidationReport
 from tools.registry import dispatch
+from tools.training.cost import CostEstimate
+from tools.training.jobs import CreateTuningJobOutput
 from tools.training.hyperparams import FloatChoice, HyperparameterAdvice, IntChoice
 from tools.reporting.report import render_summary
 from tools.reporting.summary import jobs_overview, rows_table
@@ -93,12 +95,16 @@ def pre_job_events(ctx):
         ("Fewer than 100 examples: expect a modest gain.",)))
 
 
+def created(job, estimate: CostEstimate | None = None) -> dict:
+    """create_tuning_job's result as dispatch logs it: the tool's own output model."""
+    estimate = estimate or CostEstimate(base_model=job.base_model, summary="not estimated")
+    return CreateTuningJobOutput(job=job, estimated_cost=estimate, reused=False).model_dump(mode="json")
+
+
 def run_workflow(ctx, fake, job_id="local-rep"):
-    ctx.workspace.log_event(job_id, "tool:create_tuning_job", "ok", {
-        "job": {"job_id": job_id}, "reused": False,
-        "estimated_cost": {"base_model": "gemma-3-270m", "tokens_per_epoch": 2100, "epochs": 3,
-                           "training_cost_usd": 0.0, "per_request_usd": 0.0, "summary": "free: runs locally",
-                           "price_source": "runs on this machine", "price_as_of": "2026-11-26"}})
+    ctx.workspace.log_event(job_id, "tool:create_tuning_job", "ok", created(fake.get_job(job_id), CostEstimate(
+        base_model="gemma-3-270m", tokens_per_epoch=2100, epochs=3, training_cost_usd=0.0, per_request_usd=0.0,
+        summary="free: runs locally", price_source="runs on this machine", price_as_of="2026-11-26")))
     for name, args in (("poll_metrics", {"job_id": job_id, "poll_interval_s": 0.001}),
                        ("choose_checkpoint", {"job_id": job_id}), ("compare_models", {"job_id": job_id}),
                        ("test_endpoint", {"job_id": job_id, "n": 2})):
@@ -341,7 +347,7 @@ def test_pre_job_results_are_the_ones_about_this_jobs_dataset_model_and_project(
     job_id = "projects/my-proj/locations/us-central1/tuningJobs/31"
     vertex.add_job(job_id, [JobState.SUCCEEDED], metrics(), base_model="gemini-2.5-flash", epochs=7,
                    training_dataset_uri="gs://bkt/mine.jsonl")
-    ctx.workspace.log_event(job_id, "tool:create_tuning_job", "ok", {"job": {"job_id": job_id}, "reused": False})
+    ctx.workspace.log_event(job_id, "tool:create_tuning_job", "ok", created(vertex.get_job(job_id)))
     out = dispatch("write_report", {"job_ids": [job_id], "output_dir": str(tmp_path / "r")}, ctx).data
     text = open(out["path"]).read()
     assert "Validation: Ready to tune. MINE" in text and "OTHER" not in text

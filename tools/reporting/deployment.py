@@ -11,6 +11,7 @@ from tools.evaluation.checkpoints import CheckpointRow
 from tools.reporting.facts import JobFacts
 from tools.errors import ToolError
 from tools.secrets import redact
+from tools.training.cost import CostEstimate, actual_cost
 
 LOCAL_PORT = 8765  # `gto serve`'s default port
 _ADAPTER_NAMES = {1: "ONE", 2: "TWO", 4: "FOUR", 8: "EIGHT", 16: "SIXTEEN", 32: "THIRTY_TWO"}
@@ -28,10 +29,9 @@ def endpoint_of(f: JobFacts, chosen: CheckpointRow | None) -> str | None:
 
 def sample_prompt(f: JobFacts) -> str:
     """A real prompt from this job's tests, so the example shows the task; a greeting when none ran."""
-    tested = f.result("test_endpoint") or {}
-    compared = f.result("compare_models") or {}
-    for prompt in [s.get("prompt") for s in tested.get("samples", [])] + [e.get("prompt") for e in
-                                                                           compared.get("examples", [])]:
+    tested, compared = f.tested, f.compared
+    for prompt in [s.prompt for s in (tested.samples if tested else [])] + [e.prompt for e in
+                                                                             (compared.examples if compared else [])]:
         if prompt:
             return redact(prompt)[:300]  # redacted before the cut, like everything else in the report
     return "Hello! What can you do?"
@@ -63,7 +63,7 @@ def _shell_quote(text: str) -> str:
 def code_examples(f: JobFacts, endpoint: str, prompt: str) -> list[str]:
     body: dict[str, Any] = {"contents": [{"role": "user", "parts": [{"text": prompt}]}]}
     # A tuned model expects the system instruction it was trained with: the examples send it too.
-    system = (f.result("test_endpoint") or {}).get("system_instruction")
+    system = f.tested.system_instruction if f.tested else None
     if system:
         body["systemInstruction"] = {"parts": [{"text": system}]}
     if f.job.backend == "local":
@@ -112,32 +112,29 @@ def endpoint_section(f: JobFacts, chosen: CheckpointRow | None) -> list[str]:
     lines = [f"- Endpoint: `{endpoint}`" + (f" (checkpoint {chosen.checkpoint_id})" if chosen else "")]
     if f.job.tuned_model:
         lines.append(f"- Model: `{f.job.tuned_model}`")
-    tested = f.result("test_endpoint")
+    tested = f.tested
     if tested:
-        ok = sum(1 for s in tested["samples"] if s["ok"])
-        p50 = f", median latency {tested['p50_latency_s']:.2f} s" if tested.get("p50_latency_s") else ""
-        lines.append(f"- Tested: {ok}/{len(tested['samples'])} requests answered{p50}, via {tested['via']}.")
-        first = next((s for s in tested["samples"] if s["ok"]), None)
+        ok = sum(1 for s in tested.samples if s.ok)
+        p50 = f", median latency {tested.p50_latency_s:.2f} s" if tested.p50_latency_s else ""
+        lines.append(f"- Tested: {ok}/{len(tested.samples)} requests answered{p50}, via {tested.via}.")
+        first = next((s for s in tested.samples if s.ok), None)
         if first:
-            lines.append(f"- Sample: {json.dumps(first['prompt'])} -> {json.dumps(first['response'])}")
-        lines += [f"- Failed: {s['error']}" for s in tested["samples"] if not s["ok"]][:3]
+            lines.append(f"- Sample: {json.dumps(first.prompt)} -> {json.dumps(first.response)}")
+        lines += [f"- Failed: {s.error}" for s in tested.samples if not s.ok][:3]
     else:
         lines.append("- Not tested yet: run test_endpoint before relying on it.")
     return [*lines, "", *code_examples(f, endpoint, sample_prompt(f))]
 
 
-def cost_facts(f: JobFacts) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-    """(estimate made before the job, actual from the tokens the service counted): CostEstimate dicts or None."""
-    created = f.result("create_tuning_job") or {}
-    estimate = created.get("estimated_cost") or f.result("estimate_cost")
-    actual = (f.result("get_job") or {}).get("actual_cost")
+def cost_facts(f: JobFacts) -> tuple[CostEstimate | None, CostEstimate | None]:
+    """(estimate made before the job, actual from the tokens the service counted), each None when unknown."""
+    estimate = (f.created.estimated_cost if f.created else None) or f.estimated
+    actual = f.polled.actual_cost if f.polled else None
     stats = f.job.data_stats
     if stats and stats.total_billable_token_count:
         try:
-            from tools.training.cost import actual_cost
-
-            actual = actual_cost(f.job.base_model, stats.total_billable_token_count, f.job.epochs).model_dump()
-        except (ImportError, ToolError):
+            actual = actual_cost(f.job.base_model, stats.total_billable_token_count, f.job.epochs)
+        except ToolError:
             pass
     return estimate, actual
 
@@ -158,19 +155,18 @@ def cost_lines(f: JobFacts) -> list[str]:
     lines = ["| | training | per request (inference) | basis |", "|---|---|---|---|"]
     for label, c in (("estimate", estimate), ("actual", actual)):
         if c:
-            lines.append(f"| {label} | {_usd(c.get('training_cost_usd'))} | {_usd(c.get('per_request_usd'))} | "
-                         f"{c.get('summary', '')} |")
-    if estimate and actual and estimate.get("training_cost_usd") and actual.get("training_cost_usd") is not None:
-        diff = actual["training_cost_usd"] - estimate["training_cost_usd"]
+            lines.append(f"| {label} | {_usd(c.training_cost_usd)} | {_usd(c.per_request_usd)} | {c.summary} |")
+    if estimate and actual and estimate.training_cost_usd and actual.training_cost_usd is not None:
+        diff = actual.training_cost_usd - estimate.training_cost_usd
         lines += ["", f"Actual minus estimate: {_usd(abs(diff))} {'over' if diff > 0 else 'under'} the estimate "
-                      f"({diff / estimate['training_cost_usd']:+.0%})."]
-    priced = actual or estimate or {}
-    if priced.get("price_source"):
-        lines += ["", f"Prices: {priced['price_source']}" + (f", as of {priced['price_as_of']}"
-                                                             if priced.get("price_as_of") else "") + "."]
-    lines += [f"- {note}" for note in priced.get("notes", [])]
+                      f"({diff / estimate.training_cost_usd:+.0%})."]
+    priced = actual or estimate
+    if priced and priced.price_source:
+        lines += ["", f"Prices: {priced.price_source}" + (f", as of {priced.price_as_of}"
+                                                          if priced.price_as_of else "") + "."]
+    lines += [f"- {note}" for note in (priced.notes if priced else [])]
     lines += ledger_lines(f)
-    per_request = (actual or {}).get("per_request_usd") or (estimate or {}).get("per_request_usd")
+    per_request = (actual.per_request_usd if actual else None) or (estimate.per_request_usd if estimate else None)
     if per_request is not None:
         lines += ["", f"Projected inference: {_usd(per_request)} per request, {_usd(per_request * 1000)} per "
                       f"1,000 requests, {_usd(per_request * 100_000)} per 100,000 (typical request size of the "

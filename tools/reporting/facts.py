@@ -1,23 +1,34 @@
 """Everything known about a job, gathered once for the report, the terminal summary and job comparisons: the job,
 its curves and checkpoints from the backend (or the workspace when the backend cannot answer), and the results of
-the tool calls made around it, which dispatch logged as workspace events."""
+the tool calls made around it, which dispatch logged as workspace events, read back as each tool's typed output."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
 
 from tools.monitoring.anomalies import Anomaly, Health, assess_health, detect_anomalies
 from tools.monitoring.experiments import missing_metrics
-from tools.backends.base import JobInfo, JobState, MetricPoint, TuningBackend
+from tools.backends.base import JobInfo, JobState, MetricPoint, PreflightReport, TuningBackend
 from tools.context import ToolContext
+from tools.dataset.validation import ValidationReport
+from tools.evaluation.baseline import MeasureBaseOutput
 from tools.evaluation.checkpoints import CheckpointRow, checkpoint_rows, job_metrics, pick
+from tools.evaluation.comparison import ChosenCheckpoint, CompareModelsOutput, TestEndpointOutput
 from tools.monitoring.monitor import steps_per_epoch
+from tools.reporting.report_output import ReportOutput
 from tools.errors import ToolError
-from tools.results import BEFORE_JOB, about_job, record
+from tools.results import BEFORE_JOB, about_job, record, typed
+from tools.spend.ledger import Entry
+from tools.training.cost import CostEstimate
+from tools.training.hyperparams import HyperparameterAdvice
+from tools.training.jobs import CreateTuningJobOutput, GetJobOutput
 
+M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass
@@ -27,13 +38,60 @@ class JobFacts:
     rows: list[CheckpointRow]
     anomalies: list[Anomaly]
     health: Health
-    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    results: dict[str, BaseModel] = field(default_factory=dict)  # tool name -> its latest typed output
     train_stats: dict[str, Any] = field(default_factory=dict)
     validation_stats: dict[str, Any] = field(default_factory=dict)
+    spend: list[Entry] = field(default_factory=list)  # the ledger's rows for this job (the report adds them)
     live: bool = True  # the backend answered; False: the workspace's last record
 
-    def result(self, tool: str) -> dict[str, Any] | None:
-        return self.results.get(tool)
+    def output(self, tool: str, model: type[M]) -> M | None:
+        """The latest result of a tool about this job as its output model; None when none was recorded."""
+        found = self.results.get(tool)
+        return found if isinstance(found, model) else None
+
+    @property
+    def preflight(self) -> PreflightReport | None:
+        return self.output("check_environment", PreflightReport)
+
+    @property
+    def validated(self) -> ValidationReport | None:
+        return self.output("validate_dataset", ValidationReport)
+
+    @property
+    def recommended(self) -> HyperparameterAdvice | None:
+        return self.output("recommend_hyperparameters", HyperparameterAdvice)
+
+    @property
+    def estimated(self) -> CostEstimate | None:
+        return self.output("estimate_cost", CostEstimate)
+
+    @property
+    def created(self) -> CreateTuningJobOutput | None:
+        return self.output("create_tuning_job", CreateTuningJobOutput)
+
+    @property
+    def polled(self) -> GetJobOutput | None:
+        return self.output("get_job", GetJobOutput)
+
+    @property
+    def choice(self) -> ChosenCheckpoint | None:
+        return self.output("choose_checkpoint", ChosenCheckpoint)
+
+    @property
+    def compared(self) -> CompareModelsOutput | None:
+        return self.output("compare_models", CompareModelsOutput)
+
+    @property
+    def tested(self) -> TestEndpointOutput | None:
+        return self.output("test_endpoint", TestEndpointOutput)
+
+    @property
+    def base_measured(self) -> MeasureBaseOutput | None:
+        return self.output("measure_base", MeasureBaseOutput)
+
+    @property
+    def reported(self) -> ReportOutput | None:
+        return self.output("write_report", ReportOutput)
 
     @property
     def finished(self) -> bool:
@@ -46,11 +104,11 @@ class JobFacts:
         if not self.rows:
             return None, None, False
         row, why = pick(self.rows)
-        done = self.result("choose_checkpoint")
-        if done and done["checkpoint"]["checkpoint_id"] == row.checkpoint_id:
-            return row, done["reason"], True
+        done = self.choice
+        if done and done.checkpoint.checkpoint_id == row.checkpoint_id:
+            return row, done.reason, True
         if done:
-            why += (f" (choose_checkpoint had picked checkpoint {done['checkpoint']['checkpoint_id']} before the "
+            why += (f" (choose_checkpoint had picked checkpoint {done.checkpoint.checkpoint_id} before the "
                     "later checkpoints existed)")
         return row, why, False
 
@@ -86,29 +144,38 @@ def gather(ctx: ToolContext, job_id: str) -> JobFacts:
     return facts
 
 
-def tool_results(ctx: ToolContext, job_id: str, job: JobInfo | None = None) -> dict[str, dict[str, Any]]:
+def tool_results(ctx: ToolContext, job_id: str, job: JobInfo | None = None) -> dict[str, BaseModel]:
     """The latest result of each tool about this job, and of each pre-job tool called before it was created (about
-    the job's own dataset, model and project when the job is given), by the one rule in tools.results."""
+    the job's own dataset, model and project when the job is given), by the one rule in tools.results. A result that
+    no longer matches its tool's output model is skipped."""
     own = ctx.workspace.events(job_id)
     created = min((e["ts"] for e in own), default=None)
-    results: dict[str, dict[str, Any]] = {}
+    results: dict[str, BaseModel] = {}
     for event in own:
         name = event["kind"].removeprefix("tool:")
-        if event["kind"].startswith("tool:") and event["data"] is not None:
-            results[name] = event["data"]
+        output = typed(name, event["data"]) if event["kind"].startswith("tool:") else None
+        if output is not None:
+            results[name] = output
     if created is None:
         return results
     for name in BEFORE_JOB:
-        earlier = [e for e in ctx.workspace.events(kind=f"tool:{name}") if e["ts"] <= created and e["data"]
-                   and (job is None or _about(name, e, job, ctx))]
-        if earlier and name not in results:
-            results[name] = earlier[-1]["data"]
+        if name in results:
+            continue
+        for event in reversed(ctx.workspace.events(kind=f"tool:{name}")):
+            r = record(name, {}, event["data"]) if event["ts"] <= created else None
+            if r is not None and (job is None or about_job(r, job, ctx.workspace)):
+                results[name] = r.output
+                break
     return results
 
 
-def _about(name: str, event: dict[str, Any], job: JobInfo, ctx: ToolContext) -> bool:
-    r = record(name, {}, event["data"])
-    return r is not None and about_job(r, job, ctx.workspace)
+def latest_output(ctx: ToolContext, tool: str, model: type[M]) -> M | None:
+    """The workspace's latest result of a tool, whatever job it was about, that still matches its output model."""
+    for event in reversed(ctx.workspace.events(kind=f"tool:{tool}")):
+        output = typed(tool, event["data"])
+        if isinstance(output, model):
+            return output
+    return None
 
 
 def dataset_facts(ctx: ToolContext, uri: str | None) -> dict[str, Any]:

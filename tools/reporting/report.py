@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from tools.backends.base import EVAL_ACCURACY, EVAL_LOSS, TRAIN_ACCURACY, TRAIN_LOSS
 from tools.catalog import catalog
@@ -17,10 +17,12 @@ from tools.reporting.deployment import cost_lines, endpoint_section
 from tools.reporting.facts import JobFacts, fmt_duration, gather, now_text, num, pct
 from tools.reporting.method import method_text
 from tools.reporting.plots import accuracy_plot, loss_plot, sweep_plot
+from tools.reporting.report_output import ReportOutput
 from tools.reporting.spend_facts import attach, baseline_lines
 from tools.errors import ToolInput
 from tools.registry import tool
 from tools.secrets import redact
+from tools.training.hyperparams import FloatChoice, IntChoice
 from tools.workspace import open_private
 from tools.reporting.summary import advice_markdown, compare_jobs, job_rows, render_summary, rows_table
 
@@ -33,13 +35,6 @@ SECTIONS = ("pre-flight", "dataset statistics", "hyperparameters", "training sum
 class WriteReportInput(ToolInput):
     job_ids: list[str] = Field(min_length=1, description="one job, or several to compare (a sweep)")
     output_dir: str | None = Field(None, description="default: the workspace's reports/<job> folder")
-
-
-class ReportOutput(BaseModel):
-    path: str = Field(description="the Markdown report")
-    plots: list[str]
-    sections: list[str]
-    missing: list[str] = Field(default_factory=list, description="sections written without their facts, and why")
 
 
 @tool
@@ -107,16 +102,16 @@ def job_sections(f: JobFacts, out: Path, prefix: str, plots: list[Path], missing
 
 
 def preflight(f: JobFacts) -> list[str]:
-    report = f.result("check_environment")
+    report = f.preflight
     if not report:
         return [f"_Not available: no check_environment result was recorded before this job._ Backend: "
                 f"{f.job.backend}."]
-    lines = [f"Backend **{report.get('backend')}**, project `{report.get('project') or 'n/a'}`, region "
-             f"`{report.get('region') or 'n/a'}`: {'all checks passed' if report.get('ok') else 'some checks failed'}.",
+    lines = [f"Backend **{report.backend}**, project `{report.project or 'n/a'}`, region "
+             f"`{report.region or 'n/a'}`: {'all checks passed' if report.ok else 'some checks failed'}.",
              "", "| check | result | detail |", "|---|---|---|"]
-    for c in report.get("checks", []):
-        fix = f" Fix: `{c['fix']}`" if c.get("fix") and not c.get("ok") else ""
-        lines.append(f"| {c.get('name')} | {'✓' if c.get('ok') else '✗'} | {_cell(c.get('detail', ''))}{fix} |")
+    for c in report.checks:
+        fix = f" Fix: `{c.fix}`" if c.fix and not c.ok else ""
+        lines.append(f"| {c.name} | {'✓' if c.ok else '✗'} | {_cell(c.detail)}{fix} |")
     return lines
 
 
@@ -138,9 +133,9 @@ def dataset(f: JobFacts) -> list[str]:
                      is not None else f"| {label} | `{uri}` | {s.get('examples', 'n/a')} | n/a | n/a | n/a | n/a |")
     if any(s.get("tokens_estimated") for _, _, s in rows):
         lines += ["", "Token counts marked ~ are estimates (no tokenizer was available)."]
-    validated = f.result("validate_dataset")
+    validated = f.validated
     if validated:
-        lines += ["", f"Validation: {validated.get('summary', '')}"]
+        lines += ["", f"Validation: {validated.summary}"]
     if f.job.data_stats:
         d = f.job.data_stats
         lines += ["", f"The service counted {_count(d.example_count)} examples, "
@@ -151,19 +146,18 @@ def dataset(f: JobFacts) -> list[str]:
 
 def hyperparameters(f: JobFacts) -> list[str]:
     j = f.job
-    rec = f.result("recommend_hyperparameters") or {}
+    rec = f.recommended
     lines = [f"Method: {method_text(j)}.", "", "| parameter | used | recommended | why |", "|---|---|---|---|"]
-    for key, label, used in (("epochs", "epochs", j.epochs), ("adapter_size", "adapter size", j.adapter_size),
-                             ("learning_rate_multiplier", "learning-rate multiplier", j.learning_rate_multiplier)):
-        r = rec.get(key) if isinstance(rec.get(key), dict) else {}
-        why = next((r[k] for k in ("reason", "why", "explanation", "source") if isinstance(r.get(k), str)), "")
+    choices: tuple[IntChoice | FloatChoice | None, ...] = (
+        (rec.epochs, rec.adapter_size, rec.learning_rate_multiplier) if rec else (None, None, None))
+    for (label, used), r in zip((("epochs", j.epochs), ("adapter size", j.adapter_size),
+                                 ("learning-rate multiplier", j.learning_rate_multiplier)), choices):
         lines.append(f"| {label} | {used if used is not None else 'service default'} | "
-                     f"{r.get('value', 'n/a') if r else 'n/a'} | {_cell(why) or 'n/a'} |")
+                     f"{r.value if r else 'n/a'} | {_cell(r.reason if r else '') or 'n/a'} |")
     if not rec:
         lines += ["", "No recommend_hyperparameters result was recorded: the values above are as submitted."]
-    notes = rec.get("notes")
-    if isinstance(notes, list) and notes:
-        lines += ["", *[f"- {_cell(n)}" for n in notes]]
+    elif rec.notes:
+        lines += ["", *[f"- {_cell(n)}" for n in rec.notes]]
     return lines
 
 
@@ -216,24 +210,24 @@ def checkpoints(f: JobFacts, chosen: str | None, reason: str | None, by_tool: bo
 
 
 def evaluation(f: JobFacts) -> list[str]:
-    cmp = f.result("compare_models")
+    cmp = f.compared
     if not cmp:
         return ["_Not available: compare_models was not run, so there are no tuned-vs-base numbers._",
                 *baseline_lines(f)]
-    lines = [f"{cmp['n']} held-out prompts from `{cmp['prompts_source']}`; tuned `{cmp['tuned_target']}` against "
-             f"base `{cmp['base_target']}`. Intervals are 95% paired bootstrap intervals of the difference.", "",
+    lines = [f"{cmp.n} held-out prompts from `{cmp.prompts_source}`; tuned `{cmp.tuned_target}` against "
+             f"base `{cmp.base_target}`. Intervals are 95% paired bootstrap intervals of the difference.", "",
              "| metric | base | tuned | difference | 95% CI | n |", "|---|---|---|---|---|---|"]
-    for name, m in cmp["metrics"].items():
-        ci = f"{m['ci_low']:+.3f} to {m['ci_high']:+.3f}" if m.get("ci_low") is not None else "n/a (n < 2)"
-        lines.append(f"| {name} | {m['base']:.3f} | {m['tuned']:.3f} | {m['delta']:+.3f} | {ci} | {m['n']} |")
-    lines += ["", f"**Verdict:** {cmp['verdict']}", ""]
-    lines += [f"- {note}" for note in cmp.get("notes", [])]
-    if cmp.get("examples"):
+    for name, m in cmp.metrics.items():
+        ci = f"{m.ci_low:+.3f} to {m.ci_high:+.3f}" if m.ci_low is not None else "n/a (n < 2)"
+        lines.append(f"| {name} | {m.base:.3f} | {m.tuned:.3f} | {m.delta:+.3f} | {ci} | {m.n} |")
+    lines += ["", f"**Verdict:** {cmp.verdict}", ""]
+    lines += [f"- {note}" for note in cmp.notes]
+    if cmp.examples:
         lines += ["", "| prompt | reference | base | tuned |", "|---|---|---|---|"]
-        lines += [f"| {_cell(e['prompt'])} | {_cell(e['reference'])} | {_cell(e['base'])} | {_cell(e['tuned'])} |"
-                  for e in cmp["examples"]]
-    if cmp.get("details_path"):
-        lines += ["", f"Every example with its scores: `{cmp['details_path']}`."]
+        lines += [f"| {_cell(e.prompt)} | {_cell(e.reference)} | {_cell(e.base)} | {_cell(e.tuned)} |"
+                  for e in cmp.examples]
+    if cmp.details_path:
+        lines += ["", f"Every example with its scores: `{cmp.details_path}`."]
     return lines + baseline_lines(f)
 
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from tools.backends.base import EVAL_ACCURACY, EVAL_LOSS, TRAIN_ACCURACY, TRAIN_LOSS, JobInfo, JobState
+from tools.backends.base import (EVAL_ACCURACY, EVAL_LOSS, TRAIN_ACCURACY, TRAIN_LOSS, JobInfo, JobState,
+                                 PreflightReport)
 from tools.context import ToolContext
+from tools.dataset.validation import ValidationReport
+from tools.evaluation.scoring import MetricComparison
 from tools.reporting.deployment import adapter_name, cost_facts, endpoint_of
 from tools.reporting.method import method_text
-from tools.reporting.facts import JobFacts, fmt_duration, gather, num, pct
+from tools.reporting.facts import JobFacts, fmt_duration, gather, latest_output, num, pct
 from tools.errors import ToolInput
 from tools.registry import tool
 from tools.secrets import redact
@@ -35,12 +38,12 @@ def advice(f: JobFacts) -> tuple[list[str], list[str]]:
         if chosen is not None and a.checkpoint_id == chosen.checkpoint_id and "For a retry:" in action:
             action = action[action.index("For a retry:"):]  # the checkpoint advice is already the first line
         recs.append(action)
-    cmp, tested = f.result("compare_models"), f.result("test_endpoint")
+    cmp, tested = f.compared, f.tested
     if cmp:
-        if cmp["verdict"].startswith("The tuned model is better"):
+        if cmp.verdict.startswith("The tuned model is better"):
             recs.append("The tuned model beats its base on held-out prompts: monitor it on production traffic")
-        elif cmp["verdict"].startswith("No significant"):
-            recs.append(f"No significant gain on {cmp['n']} prompts: evaluate on more held-out examples "
+        elif cmp.verdict.startswith("No significant"):
+            recs.append(f"No significant gain on {cmp.n} prompts: evaluate on more held-out examples "
                         "(max_examples) or improve the training data before deploying")
         else:
             recs.append("Do not deploy yet: the tuned model is not better than its base; revisit the data")
@@ -49,7 +52,7 @@ def advice(f: JobFacts) -> tuple[list[str], list[str]]:
     examples = f.train_stats.get("examples")
     if isinstance(examples, int) and examples < MIN_EXAMPLES:
         recs.append(f"Collect more training data: {examples} examples is below the recommended {MIN_EXAMPLES}")
-    if tested and not tested.get("ok"):
+    if tested and not tested.ok:
         recs.append("Some test requests failed: check the endpoint before integrating it")
     steps = []
     if not f.finished:
@@ -96,26 +99,25 @@ def render_summary(ctx: ToolContext, job_id: str | None, facts: JobFacts | None 
 
 
 def _phase1(ctx: ToolContext, f: JobFacts | None) -> list[str]:
-    results = f.results if f else {}
-    pre, val = results.get("check_environment"), results.get("validate_dataset")
-    if f is None:
-        events = {k: ctx.workspace.events(kind=f"tool:{k}") for k in ("check_environment", "validate_dataset")}
-        pre = events["check_environment"][-1]["data"] if events["check_environment"] else None
-        val = events["validate_dataset"][-1]["data"] if events["validate_dataset"] else None
-    failed = (pre and not pre.get("ok")) or (val and not val.get("ok"))
+    if f is not None:
+        pre, val = f.preflight, f.validated
+    else:  # no job yet: the latest checks of the workspace
+        pre = latest_output(ctx, "check_environment", PreflightReport)
+        val = latest_output(ctx, "validate_dataset", ValidationReport)
+    failed = (pre and not pre.ok) or (val and not val.ok)
     mark, status = (FAILED, "Failed") if failed else (DONE, "Complete") if val else (NOT_DONE, "Not Done")
     lines = [f"{mark} Phase 1: Pre-Flight Checks {status}"]
     train = (f.job.training_dataset_uri, f.train_stats.get("examples")) if f else (
-        (val or {}).get("train", {}).get("path"), (val or {}).get("train", {}).get("examples"))
+        (val.train.path, val.train.examples) if val else (None, None))
     vset = (f.job.validation_dataset_uri, f.validation_stats.get("examples")) if f else (
-        ((val or {}).get("validation") or {}).get("path"), ((val or {}).get("validation") or {}).get("examples"))
+        (val.validation.path, val.validation.examples) if val and val.validation else (None, None))
     for label, (uri, n) in (("Dataset", train), ("Validation", vset)):
         if uri:
             lines.append(f"  - {label}: {uri}" + (f" ({n} examples)" if n is not None else ""))
     if pre:
-        lines += [f"  - {label}: {pre[key]}" for label, key in (("Project", "project"), ("Region", "region"))
-                  if pre.get(key)]
-        lines += [f"  - Failed check: {c['name']}: {c['detail']}" for c in pre.get("checks", []) if not c.get("ok")]
+        lines += [f"  - {label}: {value}" for label, value in (("Project", pre.project), ("Region", pre.region))
+                  if value]
+        lines += [f"  - Failed check: {c.name}: {c.detail}" for c in pre.checks if not c.ok]
     if f is not None:
         lines.append(f"  - Backend: {f.job.backend}")
     return [*lines, ""]
@@ -141,7 +143,7 @@ def _phase3(f: JobFacts) -> list[str]:
 
 
 def _phase4(f: JobFacts) -> list[str]:
-    cmp = f.result("compare_models")
+    cmp = f.compared
     chosen, _, _ = f.chosen
     lines = [f"{DONE} Phase 4: Evaluation Complete" if cmp else f"{NOT_DONE} Phase 4: Evaluation Not Done"]
     if chosen is not None:
@@ -151,18 +153,18 @@ def _phase4(f: JobFacts) -> list[str]:
                                         f"eval_accuracy: {pct(chosen.eval_accuracy)}") if x)
         lines.append(f"  - Best checkpoint: {where}" + (f" ({metrics})" if metrics else ""))
     if cmp:
-        m = cmp["metrics"].get("token_f1") or next(iter(cmp["metrics"].values()))
-        ci = f", 95% CI {m['ci_low']:+.2f} to {m['ci_high']:+.2f}" if m.get("ci_low") is not None else ""
-        lines.append(f"  - Tuned vs base on {cmp['n']} held-out prompts: {m['metric']} {m['base']:.2f} -> "
-                     f"{m['tuned']:.2f} ({m['delta']:+.2f}{ci})")
-        lines.append(f"  - Quality: {quality(cmp['metrics'])}")
+        m = cmp.metrics.get("token_f1") or next(iter(cmp.metrics.values()))
+        ci = f", 95% CI {m.ci_low:+.2f} to {m.ci_high:+.2f}" if m.ci_low is not None else ""
+        lines.append(f"  - Tuned vs base on {cmp.n} held-out prompts: {m.metric} {m.base:.2f} -> "
+                     f"{m.tuned:.2f} ({m.delta:+.2f}{ci})")
+        lines.append(f"  - Quality: {quality(cmp.metrics)}")
     return [*lines, ""]
 
 
-def quality(metrics: dict[str, dict]) -> str:
+def quality(metrics: dict[str, MetricComparison]) -> str:
     """Which metrics moved for sure: those whose 95% interval excludes zero."""
-    better = [n for n, m in metrics.items() if m.get("ci_low") is not None and m["ci_low"] > 0]
-    worse = [n for n, m in metrics.items() if m.get("ci_high") is not None and m["ci_high"] < 0]
+    better = [n for n, m in metrics.items() if m.ci_low is not None and m.ci_low > 0]
+    worse = [n for n, m in metrics.items() if m.ci_high is not None and m.ci_high < 0]
     same = [n for n in metrics if n not in better and n not in worse]
     parts = ([f"tuned better than base on {', '.join(better)}"] if better else []) + (
         [f"worse on {', '.join(worse)}"] if worse else []) + ([f"no significant difference on {', '.join(same)}"]
@@ -171,10 +173,10 @@ def quality(metrics: dict[str, dict]) -> str:
 
 
 def _phase5(f: JobFacts) -> list[str]:
-    tested, report = f.result("test_endpoint"), f.result("write_report")
+    tested, report = f.tested, f.reported
     chosen, _, _ = f.chosen
     if tested:
-        head = f"{DONE} Phase 5: Deployment Ready" if tested["ok"] else f"{FAILED} Phase 5: Endpoint Test Failed"
+        head = f"{DONE} Phase 5: Deployment Ready" if tested.ok else f"{FAILED} Phase 5: Endpoint Test Failed"
     else:
         head = f"{NOT_DONE} Phase 5: Deployment Not Done"
     lines = [head]
@@ -184,12 +186,12 @@ def _phase5(f: JobFacts) -> list[str]:
     if f.job.tuned_model:
         lines.append(f"  - Model: {f.job.tuned_model}")
     if tested:
-        ok = sum(1 for s in tested["samples"] if s["ok"])
-        p50 = f", median {tested['p50_latency_s']:.2f} s" if tested.get("p50_latency_s") else ""
-        verdict = "successful" if tested["ok"] else "failed"
-        lines.append(f"  - Test inference {verdict} ({ok}/{len(tested['samples'])} requests{p50})")
+        ok = sum(1 for s in tested.samples if s.ok)
+        p50 = f", median {tested.p50_latency_s:.2f} s" if tested.p50_latency_s else ""
+        verdict = "successful" if tested.ok else "failed"
+        lines.append(f"  - Test inference {verdict} ({ok}/{len(tested.samples)} requests{p50})")
     if report:
-        lines.append(f"  - Report: {report['path']}")
+        lines.append(f"  - Report: {report.path}")
     return [*lines, ""]
 
 
@@ -199,16 +201,16 @@ def _cost(f: JobFacts) -> list[str]:
     lines = ["Cost Analysis:"]
     if not c:
         return [*lines, "  - Training cost: unknown (no estimate was recorded)", ""]
-    tokens = c.get("tokens_per_epoch") or (f.job.data_stats.total_billable_token_count if f.job.data_stats
-                                           else None) or f.train_stats.get("billable_tokens_per_epoch")
-    epochs = c.get("epochs") or f.job.epochs
+    tokens = c.tokens_per_epoch or (f.job.data_stats.total_billable_token_count if f.job.data_stats
+                                    else None) or f.train_stats.get("billable_tokens_per_epoch")
+    epochs = c.epochs or f.job.epochs
     basis = f" ({tokens / 1000:,.1f}K tokens × {epochs} epochs)" if tokens and epochs else ""
-    usd = c.get("training_cost_usd")
+    usd = c.training_cost_usd
     kind = "" if actual else "~"
     lines.append(f"  - Training cost: {kind}${usd:,.2f}{basis}" if usd is not None else
-                 f"  - Training cost: unknown ({c.get('summary', 'no price')})")
-    if c.get("per_request_usd") is not None:
-        lines.append(f"  - Estimated inference: ${c['per_request_usd']:.4f} per request")
+                 f"  - Training cost: unknown ({c.summary})")
+    if c.per_request_usd is not None:
+        lines.append(f"  - Estimated inference: ${c.per_request_usd:.4f} per request")
     return [*lines, ""]
 
 
