@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any, get_args, get_origin
+from typing import Any
 
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from agent.goal import from_user
 from agent.models import Message
@@ -71,43 +70,13 @@ def read_history(messages: list[Message], typed: dict[str, ToolRecord] | None = 
 
 
 def _from_text(tool: str, text: str) -> BaseModel | None:
-    """A result read from the text the model saw, when no loop kept the typed record (a replay, a test)."""
+    """A result read from the text the model saw, for a PlannerModel given messages without its agent's typed
+    records (a replayed transcript, a test). Only the tool's whole output reads: text cut short, not JSON, or
+    lacking a required field (the text leaves out each None) is unreadable, as an error is."""
     spec = REGISTRY.get(tool)
-    try:
-        data = json.loads(text)
-    except ValueError:  # cut short past ~2,000 tokens, or not JSON at all
-        return None
-    if spec is None or not isinstance(data, dict):
+    if spec is None:
         return None
     try:
-        return spec.output_model.model_validate(data)
+        return spec.output_model.model_validate_json(text)
     except ValidationError:
-        # The text leaves out every field that is None, and a required one such as test_endpoint's p50_latency_s
-        # then fails validation: what the text does not say is read as None, not the whole result refused.
-        return _partial(spec.output_model, data)
-
-
-def _partial(model: type[BaseModel], data: dict[str, Any]) -> BaseModel:
-    """The model with each field the data has, validated on its own, and each it lacks at its default, else None."""
-    values = {name: _value(field.annotation, data[name]) if name in data else
-              None if field.is_required() else field.get_default(call_default_factory=True)
-              for name, field in model.model_fields.items()}
-    return model.model_construct(**values)
-
-
-def _value(annotation: Any, value: Any) -> Any:
-    try:
-        return _adapter(annotation).validate_python(value)
-    except ValidationError:
-        pass
-    nested = [a for a in (annotation, *get_args(annotation)) if isinstance(a, type) and issubclass(a, BaseModel)]
-    if nested and isinstance(value, dict):
-        return _partial(nested[0], value)
-    if get_origin(annotation) is list and isinstance(value, list):
-        return [_value(get_args(annotation)[0], item) for item in value]
-    return value
-
-
-@lru_cache(maxsize=None)
-def _adapter(annotation: Any) -> TypeAdapter[Any]:
-    return TypeAdapter(annotation)
+        return None

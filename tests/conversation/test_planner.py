@@ -2,12 +2,67 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
+from pydantic import BaseModel
 
 from agent.goal import parse_goal
 from agent.models.planner import PlannerModel
+from tools.backends.base import JobInfo, JobState, PreflightCheck, PreflightReport, UploadResult
+from tools.dataset.repair import FixResult
+from tools.dataset.validation import FileReport, TokenStats, ValidationReport
+from tools.render import render_for_model
+from tools.training.cost import CostEstimate
+from tools.training.hyperparams import FloatChoice, HyperparameterAdvice, IntChoice
+from tools.training.jobs import CreateTuningJobOutput
+
+BASE = "gemma-3-270m"
+
+
+def preflight(*failed: PreflightCheck) -> PreflightReport:
+    """check_environment's result: ready unless a check failed."""
+    return PreflightReport(backend="local", ok=not failed,
+                           checks=[PreflightCheck(name="disk", ok=True, detail="31 GiB free"), *failed])
+
+
+def validated(path: str = "data/t.jsonl", errors: int = 0, report_path: str = "/w/reports/validate.json",
+              ) -> ValidationReport:
+    """validate_dataset's result for a training file of 10 examples (too few to split off a validation set)."""
+    train = FileReport(path=path, bytes=1000, lines=10, examples=10, valid_examples=10 - errors, errors=errors,
+                       warnings=0, tokens=TokenStats(total=750))
+    return ValidationReport(ok=not errors, base_model=BASE, max_tokens_per_example=131072, train=train,
+                            report_path=report_path, tokens_estimated=False,
+                            summary=f"{path}: 10 examples, {errors} errors.")
+
+
+def fixed(path: str, copy: str) -> FixResult:
+    """fix_dataset's result: the repaired copy of path written to copy."""
+    return FixResult(output_path=copy, rejects_path=f"{copy}.rejects", changelog_path=f"{copy}.changes",
+                     input_lines=10, kept=7, changed=2, dropped=0, rejected=3, source_format="gemini",
+                     summary=f"Wrote {copy}: 7 kept, 3 rejected.")
+
+
+def advised(epochs: int = 3) -> HyperparameterAdvice:
+    """recommend_hyperparameters' result."""
+    return HyperparameterAdvice(base_model=BASE, example_count=10, avg_tokens=75.0,
+                                epochs=IntChoice(value=epochs, reason="few short examples"),
+                                adapter_size=IntChoice(value=8, reason="the default"),
+                                learning_rate_multiplier=FloatChoice(value=1.0, reason="the default"))
+
+
+def estimated() -> CostEstimate:
+    """estimate_cost's result on the local backend."""
+    return CostEstimate(base_model=BASE, epochs=3, training_cost_usd=0.0, summary="free: runs locally")
+
+
+def uploaded(uri: str = "local://t") -> UploadResult:
+    """upload_to_gcs' result."""
+    return UploadResult(uri=uri, bytes=1000)
+
+
+def created(job_id: str = "local-1") -> CreateTuningJobOutput:
+    """create_tuning_job's result: a running local job."""
+    job = JobInfo(job_id=job_id, backend="local", state=JobState.RUNNING, base_model=BASE)
+    return CreateTuningJobOutput(job=job, estimated_cost=estimated(), reused=False)
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -39,12 +94,13 @@ def tool_use(content):
     return next(b for b in content if b["type"] == "tool_use")
 
 
-def answer(messages, content, result, is_error=False):
-    """Append the planner's turn and a tool result for its (first) call."""
+def answer(messages, content, result: BaseModel | str, is_error=False):
+    """Append the planner's turn and a tool result for its (first) call: an error's text, or the tool's output as
+    dispatch renders it for a model."""
     call = tool_use(content)
+    text = result if is_error else render_for_model(call["name"], result, None)
     messages += [{"role": "assistant", "content": content},
-                 {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call["id"],
-                                               "content": result if is_error else json.dumps(result),
+                 {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call["id"], "content": text,
                                                "is_error": is_error}]}]
 
 
@@ -67,7 +123,7 @@ def test_a_gemini_goal_on_the_local_backend_is_a_gemma_rehearsal_said_plainly():
     messages = [{"role": "user", "content": "Tune gemini-3.5-flash-lite on data/t.jsonl"}]
     content = turn(PlannerModel(backend="local"), messages)
     assert "Rehearsing on this machine with gemma-3-270m" in content[0]["text"]
-    answer(messages, content, {"ok": True, "checks": []})
+    answer(messages, content, preflight())
     call = tool_use(turn(PlannerModel(backend="local"), messages))
     assert call["name"] == "validate_dataset" and call["input"]["base_model"] == "gemma-3-270m"
 
@@ -80,14 +136,14 @@ def test_vertex_needs_a_bucket():
 def test_broken_data_is_repaired_then_revalidated_with_the_copy():
     model = PlannerModel()
     messages = [{"role": "user", "content": "Tune on data/t.jsonl"}]
-    answer(messages, turn(model, messages), {"ok": True, "checks": []})
-    answer(messages, turn(model, messages), {"ok": False, "train": {"errors": 3}, "report_path": "/r.json"})
+    answer(messages, turn(model, messages), preflight())
+    answer(messages, turn(model, messages), validated(errors=3, report_path="/r.json"))
     fix = tool_use(turn(model, messages))
     assert fix == {**fix, "name": "fix_dataset", "input": {"path": "data/t.jsonl"}}
-    answer(messages, [{"type": "tool_use", **fix}], {"output_path": "data/t.fixed.jsonl"})
+    answer(messages, [{"type": "tool_use", **fix}], fixed("data/t.jsonl", "data/t.fixed.jsonl"))
     again = tool_use(turn(model, messages))
     assert again["name"] == "validate_dataset" and again["input"]["path"] == "data/t.fixed.jsonl"
-    answer(messages, [{"type": "tool_use", **again}], {"ok": False, "train": {"errors": 1}, "report_path": "/r2"})
+    answer(messages, [{"type": "tool_use", **again}], validated("data/t.fixed.jsonl", errors=1, report_path="/r2"))
     stop = turn(model, messages)
     assert stop[0]["type"] == "text" and "still has errors" in stop[0]["text"] and "/r2" in stop[0]["text"]
 
@@ -104,15 +160,14 @@ def test_declined_job_stops_without_retrying():
 def test_explicit_hyperparameters_win_over_recommendations():
     model = PlannerModel()
     messages = [{"role": "user", "content": "Tune on data/t.jsonl, 7 epochs"}]
-    answer(messages, turn(model, messages), {"ok": True, "checks": []})
-    answer(messages, turn(model, messages), {"ok": True, "train": {"errors": 0}})
-    answer(messages, turn(model, messages), {"epochs": {"value": 3}, "adapter_size": {"value": 8},
-                                             "learning_rate_multiplier": {"value": 1.0}})
+    answer(messages, turn(model, messages), preflight())
+    answer(messages, turn(model, messages), validated())
+    answer(messages, turn(model, messages), advised(epochs=3))
     estimate = tool_use(turn(model, messages))
     assert estimate["name"] == "estimate_cost" and estimate["input"]["epochs"] == 7
-    answer(messages, [{"type": "tool_use", **estimate}], {"training_cost_usd": 0})
+    answer(messages, [{"type": "tool_use", **estimate}], estimated())
     upload = tool_use(turn(model, messages))
-    answer(messages, [{"type": "tool_use", **upload}], {"uri": "local://t"})
+    answer(messages, [{"type": "tool_use", **upload}], uploaded("local://t"))
     create = tool_use(turn(model, messages))
     assert create["name"] == "create_tuning_job"
     assert create["input"] == {"training_dataset_uri": "local://t", "base_model": "gemma-3-270m", "epochs": 7,
@@ -133,8 +188,7 @@ def test_only_a_plausible_project_id_is_read_from_the_goal(text, project):
 
 def steps_to_create(model, messages):
     """Walk the planner from the goal to its create_tuning_job call, answering each step as a tool would."""
-    for result in ({"ok": True, "checks": []}, {"ok": True, "train": {"errors": 0}},
-                   {"epochs": {"value": 3}}, {"training_cost_usd": 0}, {"uri": "local://t"}):
+    for result in (preflight(), validated(), advised(), estimated(), uploaded("local://t")):
         answer(messages, turn(model, messages), result)
     return tool_use(turn(model, messages))
 
@@ -156,8 +210,8 @@ def test_after_a_declined_job_the_users_answer_lets_it_go_on_with_the_change():
 def test_a_failed_preflight_is_checked_again_once_the_user_writes():
     model = PlannerModel(interactive=True)
     messages = [{"role": "user", "content": "Tune on data/t.jsonl"}]
-    answer(messages, turn(model, messages), {"ok": False, "checks": [{"name": "credentials", "ok": False,
-                                                                      "detail": "none found", "fix": "gcloud auth"}]})
+    answer(messages, turn(model, messages), preflight(
+        PreflightCheck(name="credentials", ok=False, detail="none found", fix="gcloud auth")))
     stop = turn(model, messages)
     assert "Pre-flight checks failed" in stop[0]["text"] and "gcloud auth" in stop[0]["text"]
     messages += [{"role": "assistant", "content": stop}, {"role": "user", "content": "fixed it, try again"}]
@@ -169,7 +223,7 @@ def test_a_failed_tool_is_retried_after_resume_but_not_after_the_loops_reminder(
 
     model = PlannerModel()
     messages = [{"role": "user", "content": "Tune on data/t.jsonl"}]
-    answer(messages, turn(model, messages), {"ok": True, "checks": []})
+    answer(messages, turn(model, messages), preflight())
     answer(messages, turn(model, messages), "validate_dataset failed: disk full", is_error=True)
     stop = turn(model, messages)
     messages += [{"role": "assistant", "content": stop},
@@ -183,7 +237,7 @@ def test_poll_metrics_failing_twice_in_a_row_stops_watching():
     model = PlannerModel()
     messages = [{"role": "user", "content": "Tune on data/t.jsonl"}]
     create = steps_to_create(model, messages)
-    answer(messages, [{"type": "tool_use", **create}], {"job": {"job_id": "local-1", "state": "RUNNING"}})
+    answer(messages, [{"type": "tool_use", **create}], created("local-1"))
     poll = turn(model, messages)
     assert tool_use(poll)["name"] == "poll_metrics"
     answer(messages, poll, "poll_metrics failed: the backend is unreachable", is_error=True)
