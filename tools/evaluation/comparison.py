@@ -259,7 +259,7 @@ class TestEndpointInput(ToolInput):
 
 class EndpointSample(BaseModel):
     prompt: str
-    response: str | None
+    response: str | None = None
     latency_s: float
     ok: bool
     error: str | None = None
@@ -270,7 +270,7 @@ class TestEndpointOutput(BaseModel):
     endpoint: str
     via: str = Field(description="how the requests were sent")
     samples: list[EndpointSample]
-    p50_latency_s: float | None
+    p50_latency_s: float | None = None
     system_instruction: str | None = Field(None, description="sent with every request")
 
 

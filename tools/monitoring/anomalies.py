@@ -61,8 +61,8 @@ GAP_ABSOLUTE = 0.05
 
 
 class Health(BaseModel):
-    convergence_ok: bool | None
-    generalization_ok: bool | None
+    convergence_ok: bool | None = None
+    generalization_ok: bool | None = None
     summary: str
 
 

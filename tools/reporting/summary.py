@@ -266,7 +266,7 @@ class CompareJobsInput(ToolInput):
 
 class CompareJobsOutput(BaseModel):
     rows: list[JobRow]
-    best_job_id: str | None
+    best_job_id: str | None = None
     reason: str
 
 

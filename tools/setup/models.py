@@ -21,9 +21,9 @@ class BaseModelRow(BaseModel):
     max_tokens_per_example: int
     tuning_locations: list[str]
     thinking: str = Field(description="none, or the lowest budget/level a tuned endpoint is called with")
-    tuning_per_m: float | None = Field(description="USD per 1M training tokens; None when unpublished")
-    input_per_m: float | None = Field(description="USD per 1M input tokens today; None when unpublished")
-    output_per_m: float | None = Field(description="USD per 1M output tokens today; None when unpublished")
+    tuning_per_m: float | None = Field(None, description="USD per 1M training tokens; None when unpublished")
+    input_per_m: float | None = Field(None, description="USD per 1M input tokens today; None when unpublished")
+    output_per_m: float | None = Field(None, description="USD per 1M output tokens today; None when unpublished")
     unconfirmed: list[str] = Field(default_factory=list, description="fields seen only in weak or single sources")
     source: str
     as_of: str

@@ -32,8 +32,8 @@ class FloatChoice(BaseModel):
 
 class HyperparameterAdvice(BaseModel):
     base_model: str
-    example_count: int | None
-    avg_tokens: float | None
+    example_count: int | None = None
+    avg_tokens: float | None = None
     epochs: IntChoice
     adapter_size: IntChoice = Field(description="Vertex adapter size; for the local backend, the LoRA rank")
     learning_rate_multiplier: FloatChoice
