@@ -213,6 +213,23 @@ def _preferred(request: Request, records: list[ToolRecord]) -> Criterion:
                                                                  else "; not yet compared with its base"))
 
 
+def _retuned(request: Request, records: list[ToolRecord]) -> Criterion:
+    """The job was tuned again on a new base model; unless the user would not wait, the new job succeeded and was
+    compared with the old tuned model and the new base."""
+    made = latest(records, "retune_job", lambda r: _for_job(request, r))
+    label = f"Job{' ' + request.job_id if request.job_id else ''} re-tuned"
+    if made is None:
+        return Criterion("retune", label, False, "retune_job not run" if request.job_id else "no job named")
+    new = made.output.job
+    states = [j.state for r in records if (j := job_of(r.output)) is not None and j.job_id == new.job_id]
+    compared = latest(records, "compare_retuned", lambda r: r.output.job_id == new.job_id)
+    if any(c.key == "stop_after_create" for c in request.constraints):
+        return Criterion("retune", label, True, f"{new.job_id} on {made.output.base_model}: {states[-1].value}")
+    met = states[-1] == JobState.SUCCEEDED and compared is not None
+    return Criterion("retune", label, met, compared.output.verdict if compared else
+                     f"{new.job_id} on {made.output.base_model}: {states[-1].value}; not yet compared")
+
+
 def _cancelled(request: Request, records: list[ToolRecord]) -> Criterion:
     found = latest(records, "cancel_job", lambda r: _for_job(request, r))
     job = job_of(found.output) if found else None
@@ -245,6 +262,7 @@ _PARTS: dict[str, Callable[[Request, list[ToolRecord]], Criterion]] = {
     "cancel": _cancelled,
     "resume": _ran("resume", "Job{job} resumed", "resume_job",
                    lambda r: f"{r.output.job.job_id} goes on from checkpoint {r.output.checkpoint_id}", job=True),
+    "retune": _retuned,
     "preference": _preferred,
     "checkpoints": _ran("checkpoints", "Checkpoints of job{job} listed", ("list_checkpoints", "choose_checkpoint"),
                         lambda r: f"{len(r.output.checkpoints)} checkpoints" if r.tool == "list_checkpoints"

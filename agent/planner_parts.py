@@ -49,6 +49,8 @@ def answer_parts(plan: Plan, request: Request) -> list[dict[str, Any]]:
         return failed
     if "start_job" in request.parts:
         return _start_job(plan)
+    if "retune" in request.parts:
+        return _retune(plan, request)
     for part in sorted(request.parts, key=_order):
         if part in ("serve", "help", "thanks"):  # answered in words, by the closing text
             continue
@@ -121,6 +123,41 @@ def _start_job(plan: Plan) -> list[dict[str, Any]]:
                      f"`gto watch {job.job_id}`.")
 
 
+# The model a re-tune goes to is the one named after "on", "to" or "with"; a model named otherwise ("my
+# gemini-2.5-flash job") describes the old job.
+_NEW_MODEL = re.compile(r"\b(?:on|to|onto|with|using)\s+(?:the\s+)?(?P<model>gem(?:ini|ma)-[\w.-]*\w)", re.I)
+
+
+def _retune(plan: Plan, request: Request) -> list[dict[str, Any]]:
+    """retune_job on the job's own data and settings, then (unless told not to wait) watch the new job, compare it
+    with the old tuned model and the new base on the same prompts, and write one report of both."""
+    old = request.job_id
+    if not old:
+        return plan.ask("Which job should I re-tune? `gto jobs` lists them; give its id.")
+    made = next((s for s in reversed(plan.done("retune_job")) if s.input.get("job_id") == old), None)
+    if made is None:
+        named = _NEW_MODEL.search(request.text)
+        return plan.call("retune_job", plan._drop_none({"job_id": old, "base_model": named and named["model"]}),
+                         f"Re-tuning {old} with its own data and settings.")
+    new = made.output.job
+    if plan.ruled_out("stop_after_create"):
+        return plan.stop(f"Job {new.job_id} re-tunes {old} on {new.base_model} and runs on its own; as you asked, "
+                         f"I am not waiting. Later: `gto compare-retuned {new.job_id} --previous {old}`, or "
+                         f"`gto watch {new.job_id}`.")
+    polled = next((s for s in reversed(plan.done("poll_metrics")) if job_of(s.output).job_id == new.job_id), None)
+    if polled is None or not job_of(polled.output).state.ended:
+        return plan.call("poll_metrics", {"job_id": new.job_id}, f"Watching {new.job_id} on {new.base_model}.")
+    ended = job_of(polled.output)
+    if ended.state != "SUCCEEDED":
+        return plan.stop(f"The re-tuned job {new.job_id} ended {ended.state}: {ended.error or 'no reason given'}.")
+    if not any(s.input.get("job_id") == new.job_id for s in plan.done("compare_retuned")):
+        return plan.call("compare_retuned", {"job_id": new.job_id, "previous_job_id": old},
+                         "Comparing the previous tuned model, the re-tuned one and the new base on the same prompts.")
+    if not any(s.input.get("job_ids") == [old, new.job_id] for s in plan.done("write_report")):
+        return plan.call("write_report", {"job_ids": [old, new.job_id]}, "Writing one report of both jobs.")
+    return plan.stop(_closing(plan, request))
+
+
 def _closing(plan: Plan, request: Request) -> str:
     """One line a person reads after the results: what was done, and the obvious next step."""
     seen: list[Seen] = [s for s in plan.history if s.at > plan.said_at and s.ok]
@@ -154,6 +191,11 @@ def _closing(plan: Plan, request: Request) -> str:
         elif s.name in ("get_job", "cancel_job", "poll_metrics", "resume_job"):
             job = job_of(out)
             lines.append(f"Job {job.job_id}: {job.state}.")
+        elif s.name == "retune_job":
+            lines.append(f"Re-tuned {out.previous_job_id} ({out.previous_base_model}) as {out.job.job_id} on "
+                         f"{out.base_model}: {out.why_this_model}.")
+        elif s.name == "compare_retuned":
+            lines.append(out.verdict)
         elif s.name == "write_report":
             lines.append(f"Report: {out.path}.")
         elif s.name == "list_checkpoints":

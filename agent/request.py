@@ -16,12 +16,11 @@ from tools.evaluation.targets import target_in_words
 
 # The parts of the workflow a message can ask for, in the order the workflow runs them.
 PARTS = ("thanks", "help", "models", "spent", "environment", "validate", "fix", "split", "recommend", "estimate",
-         "upload", "start_job", "status",
-         "watch", "cancel", "resume", "checkpoints", "compare", "endpoint", "preference", "report", "compare_jobs",
-         "list_jobs", "serve")
+         "upload", "start_job", "status", "watch", "cancel", "resume", "retune", "checkpoints", "compare", "endpoint",
+         "preference", "report", "compare_jobs", "list_jobs", "serve")
 WORKFLOW = "workflow"
 # Parts that are about one job: "it" / "that job" means the latest job of the conversation.
-JOB_PARTS = {"status", "watch", "cancel", "resume", "checkpoints", "compare", "endpoint", "report", "serve"}
+JOB_PARTS = {"status", "watch", "cancel", "resume", "retune", "checkpoints", "compare", "endpoint", "report", "serve"}
 
 EXAMPLES = (
     '"Is examples/data/train.jsonl ready for tuning? Don\'t train yet."',
@@ -130,6 +129,8 @@ _PART_WORDS: dict[str, re.Pattern[str]] = {k: re.compile(v, re.I) for k, v in {
     "cancel": r"\b(?:cancel\w*|abort\w*|kill|stop\s+(?:it|that|the job|this job|job|my job)\b)",
     "resume": r"\b(?:resume|restart|pick up|continue)\s+(?:it|that|the|this|my)?\s*(?:killed |failed |stopped |crashed )?"
               r"(?:job|training|run)\b|\b(?:resume|restart) (?:job|it)\b",
+    "retune": r"\b(?:re-?tun\w*|tune (?:it|that(?: job| one)?|this(?: job)?|JOB|my (?:old )?(?:job|model)) again|"
+              r"(?:move|migrate|port) (?:it|that job|this job|JOB|my (?:old )?(?:job|tuned model)) (?:on)?to)\b",
     "checkpoints": r"\b(?:checkpoints?|best epoch)\b",
     "compare": r"\b(?:compar\w* (?:it |the tuned model |them )?(?:with|to|against) (?:the )?base|tuned (?:vs\.?|versus|"
                r"against) base|base (?:vs\.?|versus) tuned|evaluat\w*|how good is|better than the base)\b",
@@ -147,7 +148,7 @@ _PART_WORDS: dict[str, re.Pattern[str]] = {k: re.compile(v, re.I) for k, v in {
 # Words close to these (typos such as "cancle", "valdiate") are read as them.
 _VOCABULARY = ("cancel", "validate", "estimate", "report", "status", "checkpoints", "compare", "upload",
                "recommend", "repair", "monitor", "endpoint", "environment", "preflight", "hyperparameters", "tune",
-               "train", "split", "check", "watch")
+               "train", "split", "check", "watch", "retune", "retrain")
 _WORD = re.compile(r"[A-Za-z][A-Za-z'-]+")
 _JOB_ID = re.compile(r"\b(local-\d{8}-\d{6}-[0-9a-f]{6}|projects/[\w-]+/locations/[\w-]+/tuningJobs/\d+|\d{9,20})\b")
 _PRONOUN = re.compile(r"\b(?:it|that job|this job|the job|my job|that one|the last job|the latest job|that run|"
@@ -250,7 +251,10 @@ def _settle(parts: set[str], names: Goal, about_job: bool, constraints: list[Con
         parts -= {"status", "watch", WORKFLOW, "start_job"}
     if "resume" in parts:
         parts -= {"status", "watch", WORKFLOW, "start_job"}
-    if "start_job" in parts or any(c.key == "stop_after_create" for c in constraints):
+    if "retune" in parts and not names.training:
+        # "re-tune that job on gemini-3.5-flash-lite": the job's own data and settings, on a new base model
+        parts -= {"status", "watch", WORKFLOW, "start_job", "compare", "report"}
+    if "start_job" in parts or "retune" not in parts and any(c.key == "stop_after_create" for c in constraints):
         # "start a tuning job and don't wait": the job is the request, not the whole workflow.
         parts.discard(WORKFLOW)
         parts.add("start_job")

@@ -268,3 +268,49 @@ def test_tuning_then_preference_tuning_from_the_chosen_checkpoint_is_one_chain_a
     assert calls[-1] == ("write_report", {"job_ids": [sft, preferred]})
     assert result.ok, [(c.label, c.detail) for c in result.criteria if not c.holds]
     assert "preference" in {c.key for c in result.criteria}
+
+
+def test_retune_that_job_watches_compares_three_ways_and_reports_both(files, workspace):
+    """'re-tune it' on a finished job: the same data on the base model again (gemma-3-270m is its own successor
+    here), watched to the end, compared with the old tuned model and the base, and one report of both jobs."""
+    out = io.StringIO()
+    console = Console(out=out, color=False, can_ask=False)
+    agent = open_agent(model="planner", backend="local", yes=True, console=console, workspace=workspace,
+                       interactive=True, goal="(chat)")
+    fake = TuningFake()
+    old = "local-20261101-090000-0a0b0c"
+    fake.add_job(old, [JobState.SUCCEEDED], training_dataset_uri=files["train"], validation_dataset_uri=files["val"],
+                 epochs=1, endpoint=f"{old}/checkpoint-1")
+    fake.answers[f"{old}/checkpoint-1"] = {"*": "an old answer"}
+    workspace.record_job(fake.jobs[old].info)
+    agent.ctx._backends["local"] = fake
+    agent.conversation.latest_job = old
+    from agent.runs import attempt
+
+    assert attempt(agent, "re-tune it", "again").status == "succeeded", out.getvalue()[-2000:]
+    called = [b["name"] for m in agent.messages if m["role"] == "assistant" for b in m["content"]
+              if b["type"] == "tool_use"]
+    assert called == ["retune_job", "poll_metrics", "compare_retuned", "write_report"], called
+    reports = [b for m in agent.messages if m["role"] == "assistant" for b in m["content"]
+               if b["type"] == "tool_use" and b["name"] == "write_report"]
+    new = next(j for j in fake.jobs if j != old)
+    assert reports[0]["input"] == {"job_ids": [old, new]}
+    assert f"Re-tuned {old} (gemma-3-270m) as {new}" in out.getvalue()
+    # asked again in the same conversation: the re-tune already made is the answer, not a second paid job
+    again = attempt(agent, f"re-tune {old}, don't wait for it", "again")
+    assert again.status == "succeeded" and "I am not waiting" in out.getvalue()
+    assert sorted(fake.jobs) == sorted([old, new])
+
+
+@pytest.mark.parametrize("text, parts, job", [
+    ("retune local-20261201-101500-a1b2c3 on gemini-3.5-flash-lite", {"retune"}, JOB),
+    ("re-tune my gemini-2.5-flash job", {"retune"}, JOB2),  # "my job": the latest one
+    ("tune it again on gemini-3.5-flash", {"retune"}, JOB2),
+    ("migrate that job to gemini-3.5-flash-lite, don't wait", {"retune"}, JOB2),
+    ("retrain on data.jsonl", {"workflow"}, None),  # a file: a new tuning, not a re-tune
+])
+def test_retune_requests_are_read_as_retune(text, parts, job):
+    from agent.request import read_request
+
+    request = read_request(text, latest_job=JOB2)
+    assert set(request.parts) == parts and request.job_id == job
