@@ -16,6 +16,7 @@ import inspect
 import json
 import os
 import pkgutil
+import sqlite3
 import sys
 import typing
 from collections.abc import Callable
@@ -193,9 +194,20 @@ def dispatch(name: str, arguments: dict[str, Any] | None, ctx: ToolContext | Non
             raise
         return _error(name, failures.explain(name, exc, ctx.workspace))
     data = redact_obj(output.model_dump(mode="json"))
-    # Every result is kept in the workspace: the report and `gto jobs` read what happened from there.
-    ctx.workspace.log_event(_job_id(arguments, data), f"tool:{name}", "ok", data)
-    return ToolResult(tool=name, content=redact(render_for_model(name, output, ctx)), data=data, output=output)
+    # The tool has done its work (a job may exist, money may be spent): from here nothing may turn that into an
+    # exception or an error result, or the caller would think it failed and do it again.
+    note = ""
+    try:
+        # Every result is kept in the workspace: the report and `gto jobs` read what happened from there.
+        ctx.workspace.log_event(_job_id(arguments, data), f"tool:{name}", "ok", data)
+    except (OSError, sqlite3.Error) as exc:
+        note = (f"\n(Done, but not recorded in the workspace {ctx.workspace.root}: {exc}. The report and `gto jobs` "
+                "may miss this result; free disk space or check the folder's permissions.)")
+    try:
+        content = render_for_model(name, output, ctx)
+    except OSError:  # the full result could not be saved beside the shortened text: send the text alone
+        content = render_for_model(name, output, None)
+    return ToolResult(tool=name, content=redact(content + note), data=data, output=output)
 
 
 class ToolImportError(ImportError):

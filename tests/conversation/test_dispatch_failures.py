@@ -95,3 +95,26 @@ def test_a_consent_check_that_fails_is_answered_too(ctx, scratch_registry, monke
 
     result = dispatch("test_priced", {}, ctx)
     assert result.is_error and "network error" in result.content
+
+
+def test_a_result_that_cannot_be_recorded_is_still_a_success(ctx, scratch_registry,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A job created (or money spent) must not look failed because the workspace could not write: the caller would
+    do it again."""
+    import sqlite3
+
+    done = []
+
+    @tool
+    def test_billable(args: Nothing) -> Done:
+        """A tool whose work is done once it returns."""
+        done.append(1)
+        return Done()
+
+    def locked(*args, **kwargs):  # noqa: ANN002, ANN003
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(ctx.workspace, "log_event", locked)
+    result = dispatch("test_billable", {}, ctx)
+    assert not result.is_error and result.output == Done() and done == [1]
+    assert "not recorded in the workspace" in result.content and "database is locked" in result.content
