@@ -9,26 +9,12 @@ from pathlib import Path
 
 import pytest
 from google.oauth2.credentials import Credentials
-from vertex_fakes import FakeVertex
+from vertex_fakes import BUCKET, PROJECT, REGION, Approvals, FakeVertex
 
 from tools.backends.vertex import RetryPolicy, VertexBackend
 from tools.context import ToolContext
 from tools.settings import Settings
 from tools.workspace import Workspace
-
-PROJECT, REGION, BUCKET = "my-proj", "us-central1", "gto-test-data"
-
-
-class Approvals:
-    """ctx.approve that records every question and answers as told."""
-
-    def __init__(self, answer: bool = True):
-        self.answer = answer
-        self.questions: list[tuple[str, str]] = []
-
-    def __call__(self, tool: str, question: str) -> bool:
-        self.questions.append((tool, question))
-        return self.answer
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Approvals
+from vertex_fakes import Approvals
 from vertex_fakes import FakeVertex
 
 from tools.backends.base import METRIC_NAMES, GenerateRequest

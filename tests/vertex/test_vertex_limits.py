@@ -8,7 +8,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from conftest import Approvals
+from vertex_fakes import Approvals
 from vertex_fakes import FakeVertex
 
 import tools.catalog

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 import respx
-from conftest import BUCKET, PROJECT
+from vertex_fakes import BUCKET, PROJECT
 
 from tools.backends.vertex import VertexBackend
 from tools.context import ToolContext

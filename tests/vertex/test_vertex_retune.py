@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from conftest import Approvals
+from vertex_fakes import Approvals
 from vertex_fakes import FakeVertex
 
 from tools.backends.base import JobInfo, JobState

@@ -6,7 +6,7 @@ import base64
 import hashlib
 from pathlib import Path
 
-from conftest import BUCKET, Approvals
+from vertex_fakes import BUCKET, Approvals
 
 from tools.backends.vertex import VertexBackend
 from tools.context import ToolContext

@@ -16,6 +16,21 @@ from urllib.parse import parse_qs, urlparse
 
 from tools.catalog import default_tuning_model
 
+PROJECT, REGION, BUCKET = "my-proj", "us-central1", "gto-test-data"
+
+
+class Approvals:
+    """ctx.approve that records every question and answers as told."""
+
+    def __init__(self, answer: bool = True):
+        self.answer = answer
+        self.questions: list[tuple[str, str]] = []
+
+    def __call__(self, tool: str, question: str) -> bool:
+        self.questions.append((tool, question))
+        return self.answer
+
+
 NUMBER = "123456789"  # the service answers with project numbers, not ids
 STEPS_PER_EPOCH = 10
 NO_ANSWER = 0  # a status that stands for closing the connection without sending any
