@@ -52,7 +52,7 @@ def answer_parts(plan: Plan, request: Request) -> list[dict[str, Any]]:
     if "retune" in request.parts:
         return _retune(plan, request)
     for part in sorted(request.parts, key=_order):
-        if part in ("serve", "help", "thanks"):  # answered in words, by the closing text
+        if part in ("serve", "help", "thanks", "delete"):  # answered in words, by the closing text
             continue
         tool, needs = _TOOLS[part]
         if _answered(plan, tool):
@@ -232,6 +232,13 @@ def _closing(plan: Plan, request: Request) -> str:
             lines.append(f"{len(jobs)} job{'s' if len(jobs) != 1 else ''} in this workspace" + (
                 ":\n" + "\n".join(f"- {j.job_id}: {j.state}, {j.base_model}" for j in jobs[:10])
                 if jobs else ".") + ("\n(`gto jobs` shows them all with their metrics.)" if len(jobs) > 10 else ""))
+    if "delete" in request.parts:
+        # gcloud ai models delete MODEL --region=REGION: cloud.google.com/sdk/gcloud/reference/ai/models/delete,
+        # read 2026-12-07
+        lines.append("I do not delete anything: jobs, tuned models and their records stay. `gto cancel JOB` stops a "
+                     "running job. This workspace's records are the .gto folder (remove it to forget them all). On "
+                     "Vertex AI, a tuned model is deleted in the console's Model Registry or with `gcloud ai models "
+                     "delete MODEL_ID --region REGION`, after undeploying it from its endpoint.")
     if "thanks" in request.parts:
         lines.append("Glad to help. Ask me anything else, or \"help\" for what I can do.")
     if "help" in request.parts:

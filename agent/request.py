@@ -15,7 +15,7 @@ from agent.goal import Goal, from_user, parse_goal
 from tools.evaluation.targets import target_in_words
 
 # The parts of the workflow a message can ask for, in the order the workflow runs them.
-PARTS = ("thanks", "help", "models", "spent", "environment", "validate", "fix", "split", "recommend", "estimate",
+PARTS = ("thanks", "help", "delete", "models", "spent", "environment", "validate", "fix", "split", "recommend", "estimate",
          "upload", "start_job", "status", "watch", "cancel", "resume", "retune", "checkpoints", "compare", "endpoint",
          "preference", "report", "compare_jobs", "list_jobs", "serve")
 WORKFLOW = "workflow"
@@ -106,6 +106,8 @@ _PART_WORDS: dict[str, re.Pattern[str]] = {k: re.compile(v, re.I) for k, v in {
     "help": r"^\W*(?:help|usage|hi|hello|hey|good (?:morning|afternoon|evening)|what can you do|how do (?:i|you) use (?:this|you|gto|it)|what (?:can|do) i ask)\W*$",
     "thanks": r"^\W*(?:(?:thanks?|thank you|thx|ty|cheers)(?: (?:a lot|very much|so much))?|bye|goodbye|great,? thanks?)"
               r"\W*$",
+    "delete": r"\b(?:delete|remove|purge|erase|clean up|get rid of)\b.{0,30}\b(?:jobs?|models?|endpoints?|runs?|"
+              r"checkpoints?|workspace|history)\b",
     "spent": r"\b(?:(?:how much|what) (?:have|has|did) (?:i|we|it|this|that|my|the)\b.{0,25}?\b(?:spen[dt]|cost)|"
              r"spen[dt] so far|my (?:spend\w*|bill)|(?:show|see|list) (?:me )?(?:the |my )?(?:spend\w*|ledger|costs so "
              r"far)|total spend\w*|spending|ledger)\b",
@@ -241,6 +243,8 @@ def _settle(parts: set[str], names: Goal, about_job: bool, constraints: list[Con
         parts -= {"environment", "validate", "status", WORKFLOW}  # "which models can I tune?": not a setup check
     if "help" in parts or "thanks" in parts:
         parts &= {"help", "thanks"}
+    if "delete" in parts:
+        parts &= {"delete"}  # "delete my jobs": answered in words, never by listing or cancelling them
     if "spent" in parts:
         parts -= {"estimate", "status", WORKFLOW}  # "what did my last run cost?": the ledger, not a new estimate
     if "compare_jobs" in parts:

@@ -64,6 +64,8 @@ CORPUS = [
     ("show my tuned models", {"list_models"}, {CREATE, "validate_dataset"}, 0),
     ("help", set(), {CREATE, "check_environment", "validate_dataset"}, 0),
     ("thanks!", set(), {CREATE, "check_environment"}, 0),
+    ("delete my old jobs", set(), {"list_jobs", "cancel_job", CREATE}, 0),
+    ("clean up the tuned models", set(), {"fix_dataset", "list_models"}, 0),
     # Money already spent is the ledger, not a new estimate
     ("how much have I spent so far?", {"spend_summary"}, {"estimate_cost", CREATE}, 0),
     ("what did that job cost?", {"spend_summary"}, {"estimate_cost", "get_job"}, 0),
