@@ -224,6 +224,17 @@ def compare(job: str, prompts: Annotated[Path | None, typer.Option(exists=True, 
                               "max_examples": max_examples}, as_json)
 
 
+@commands.command("compare-retuned")
+def compare_retuned(job: Annotated[str, typer.Argument(help="The re-tuned job.")],
+                    previous: Annotated[str | None, typer.Option(help="The job it was re-tuned from (default: the "
+                                                                 "one `gto retune` recorded).")] = None,
+                    prompts: Annotated[Path | None, typer.Option(exists=True, dir_okay=False)] = None,
+                    max_examples: int = 20, as_json: JsonFlag = False) -> None:
+    """Compare a re-tuned model with the previous tuned model and its new base on the same held-out examples."""
+    invoke("compare_retuned", {"job_id": job, "previous_job_id": previous, "prompts_path": prompts and str(prompts),
+                               "max_examples": max_examples}, as_json)
+
+
 @commands.command()
 def report(jobs: Annotated[list[str], typer.Argument(help="One job, or several to compare (a sweep).")],
            as_json: JsonFlag = False) -> None:

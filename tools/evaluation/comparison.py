@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
 from collections.abc import Callable
@@ -11,19 +10,15 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from tools.backends.base import Checkpoint, GenerateRequest, JobInfo, TuningBackend
-from tools.evaluation.checkpoints import CheckpointRow, checkpoint_rows, job_metrics, pick
 from tools.context import ToolContext
-from tools.evaluation.evaluation_cost import comparison_question, output_limit
-from tools.evaluation.heldout import Example, held_out_examples, truncate
-from tools.evaluation.inference_spend import check_inference
-
 from tools.errors import ToolError, ToolInput
+from tools.evaluation.checkpoints import CheckpointRow, checkpoint_rows, job_metrics, pick
+from tools.evaluation.evaluation_cost import comparison_question
+from tools.evaluation.heldout import held_out_examples, truncate
+from tools.evaluation.inference_spend import check_inference
+from tools.evaluation.scoring import MetricComparison
+from tools.evaluation.trial import Target, run_trial
 from tools.registry import tool
-from tools.workspace import open_private
-from tools.evaluation.scoring import (
-    MetricComparison, compare_scores, embedder, embedding_similarity, exact_match, rouge_l, token_f1,
-)
-
 
 
 class JobInput(ToolInput):
@@ -166,64 +161,21 @@ def compare_models(args: CompareModelsInput, ctx: ToolContext) -> CompareModelsO
     tuned = tuned_target(job, args.checkpoint_id or chosen_checkpoint_id(ctx, job))
     base = backend.base_target(job.base_model)
     source, examples = held_out_examples(ctx, job, args.prompts_path, args.max_examples)
-    answers: dict[str, list[tuple[str, float]]] = {"base": [], "tuned": []}
-    kept: list[Example] = []
-    errors: list[str] = []
-    # Room for the reference and then some, capped (evaluation_cost.output_limit): a rambling base model must not
-    # cost minutes on a CPU or dollars on Vertex AI.
-    requests = [GenerateRequest(contents=ex.contents, system_instruction=ex.system_instruction, temperature=0,
-                                max_output_tokens=output_limit(args.max_output_tokens, ex))
-                for ex in examples]
-    charge = check_inference(ctx, backend.name, job.base_model, requests * 2, "compare_models", job.job_id)
-    sent = []
-    for ex, request in zip(examples, requests):
-        try:
-            pair = {name: backend.generate(target, request) for name, target in (("base", base), ("tuned", tuned))}
-        except (ToolError, OSError) as exc:
-            errors.append(f"line {ex.line}: {exc}")
-            continue
-        kept.append(ex)
-        sent += pair.values()
-        for name, result in pair.items():
-            answers[name].append((result.text, result.latency_s))
-    if charge is not None:
-        charge.done(sent)
-    if not kept:
-        raise ToolError(f"No example could be answered by both models ({len(errors)} failed): {errors[0]}",
-                        "Check that the endpoint is up with test_endpoint.")
-    refs = [ex.reference for ex in kept]
-    texts = {name: [t for t, _ in pairs] for name, pairs in answers.items()}
-    scores: dict[str, dict[str, list[float]]] = {}
-    for metric, fn in (("exact_match", exact_match), ("token_f1", token_f1), ("rouge_l", rouge_l)):
-        scores[metric] = {name: [fn(t, r) for t, r in zip(texts[name], refs)] for name in texts}
-    notes = []
-    similar = {name: embedding_similarity(texts[name], refs) for name in texts}
-    if similar["base"] is not None and similar["tuned"] is not None:
-        scores["embedding_similarity"] = similar  # type: ignore[assignment]
-    else:
-        notes.append(embedder()[1] or "embedding similarity skipped")
-    judge = ctx.judge
-    if judge is not None:
-        scores["judge"] = {name: [judge(ex.prompt_text, ex.reference, t) for ex, t in zip(kept, texts[name])]
-                           for name in texts}
-    metrics = {m: compare_scores(m, s["base"], s["tuned"]) for m, s in scores.items()}
-    if errors:
-        notes.append(f"{len(errors)} examples skipped because a model did not answer; first: {errors[0]}")
-    details = ctx.workspace.dir("evaluations") / f"{_safe(job.job_id)}-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
-    with open_private(details, "w") as out:
-        for i, ex in enumerate(kept):
-            out.write(json.dumps({"line": ex.line, "prompt": ex.prompt_text, "reference": ex.reference,
-                                  "base": texts["base"][i], "tuned": texts["tuned"][i],
-                                  "scores": {m: {k: v[i] for k, v in s.items()} for m, s in scores.items()}}) + "\n")
+    trial = run_trial(ctx, [Target("base", backend, base, job.base_model), Target("tuned", backend, tuned,
+                                                                                   job.base_model)],
+                      examples, args.max_output_tokens, "compare_models", job.job_id)
+    metrics = trial.compare("base", "tuned")
+    details = ctx.workspace.dir("evaluations") / f"{safe_name(job.job_id)}-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
+    trial.write_details(details)
+    texts, f1 = trial.texts, trial.scores["token_f1"]
     return CompareModelsOutput(
-        job_id=job.job_id, tuned_target=tuned, base_target=base, prompts_source=source, n=len(kept),
-        metrics=metrics, verdict=verdict(metrics), failures=len(errors), notes=notes, details_path=str(details),
-        mean_latency_s={k: round(statistics.mean(lat for _, lat in v), 3) for k, v in answers.items()},
+        job_id=job.job_id, tuned_target=tuned, base_target=base, prompts_source=source, n=len(trial.kept),
+        metrics=metrics, verdict=verdict(metrics), failures=len(trial.errors), notes=trial.notes,
+        details_path=str(details), mean_latency_s=trial.mean_latency_s(),
         examples=[ExamplePair(prompt=truncate(ex.prompt_text), reference=truncate(ex.reference),
                               base=truncate(texts["base"][i]), tuned=truncate(texts["tuned"][i]),
-                              base_token_f1=round(scores["token_f1"]["base"][i], 3),
-                              tuned_token_f1=round(scores["token_f1"]["tuned"][i], 3))
-                  for i, ex in enumerate(kept[:3])])
+                              base_token_f1=round(f1["base"][i], 3), tuned_token_f1=round(f1["tuned"][i], 3))
+                  for i, ex in enumerate(trial.kept[:3])])
 
 
 def verdict(metrics: dict[str, MetricComparison]) -> str:
@@ -244,7 +196,8 @@ def verdict(metrics: dict[str, MetricComparison]) -> str:
             "narrow the interval.")
 
 
-def _safe(name: str) -> str:
+def safe_name(name: str) -> str:
+    """A job id as part of a file name."""
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[-80:]
 
 

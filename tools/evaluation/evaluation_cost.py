@@ -25,8 +25,10 @@ def output_limit(max_output_tokens: int | None, example: Example) -> int:
     return max_output_tokens or min(DEFAULT_OUTPUT_CAP, len(example.reference) // 2 + 32)
 
 
-def comparison_cost(base_model: str, examples: list[Example], max_output_tokens: int | None) -> float | None:
-    """The most the comparison can cost in USD (every answer at its token cap); None when no price is published."""
+def comparison_cost(base_model: str, examples: list[Example], max_output_tokens: int | None,
+                    generations: int = 2) -> float | None:
+    """The most `generations` answers an example can cost in USD (every answer at its token cap, billed at
+    base_model's rates); None when no price is published."""
     model = catalog().find(base_model)
     if model is None or model.input_per_m < 0 or model.output_per_m < 0:
         return None
@@ -34,7 +36,7 @@ def comparison_cost(base_model: str, examples: list[Example], max_output_tokens:
     for ex in examples:
         prompt = len(json.dumps(ex.contents)) + len(ex.system_instruction or "")
         tokens_in, tokens_out = -(-prompt // CHARS_PER_TOKEN), output_limit(max_output_tokens, ex)
-        usd += 2 * (tokens_in * model.input_per_m + tokens_out * model.output_per_m) / 1e6
+        usd += generations * (tokens_in * model.input_per_m + tokens_out * model.output_per_m) / 1e6
     return usd
 
 
@@ -53,8 +55,13 @@ def comparison_question(args: CompareModelsInput, ctx: ToolContext) -> str | Non
     usd = comparison_cost(job.base_model, examples, args.max_output_tokens)
     what = f"Compare {job_id} with {job.base_model} on {len(examples)} held-out examples ({2 * len(examples)} " \
            "Vertex AI generations)"
+    return cost_question(what, usd, job.base_model, f"{job.base_model}'s published prices")
+
+
+def cost_question(what: str, usd: float | None, models: str, prices: str) -> str | None:
+    """The question for an evaluation of `what` that may cost `usd` (None: unknown); None when it is a cent or less."""
     if usd is None:
-        return f"{what}? No inference price for {job.base_model} is known here, so the cost cannot be estimated."
+        return f"{what}? No inference price for {models} is known here, so the cost cannot be estimated."
     if usd <= ASK_ABOVE_USD:
         return None
-    return f"{what}? At most ${usd:.2f} at {job.base_model}'s published prices (every answer at its token cap)."
+    return f"{what}? At most ${usd:.2f} at {prices} (every answer at its token cap)."

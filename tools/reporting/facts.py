@@ -19,6 +19,7 @@ from tools.dataset.validation import ValidationReport
 from tools.evaluation.baseline import MeasureBaseOutput
 from tools.evaluation.checkpoints import CheckpointRow, checkpoint_rows, job_metrics, pick
 from tools.evaluation.comparison import ChosenCheckpoint, CompareModelsOutput, TestEndpointOutput
+from tools.evaluation.retune_comparison import CompareRetunedOutput
 from tools.monitoring.monitor import steps_per_epoch
 from tools.reporting.report_output import ReportOutput
 from tools.errors import ToolError
@@ -174,6 +175,15 @@ def latest_output(ctx: ToolContext, tool: str, model: type[M]) -> M | None:
     for event in reversed(ctx.workspace.events(kind=f"tool:{tool}")):
         output = typed(tool, event["data"])
         if isinstance(output, model):
+            return output
+    return None
+
+
+def retune_compared(ctx: ToolContext, previous_id: str, job_id: str) -> CompareRetunedOutput | None:
+    """The latest compare_retuned result about this pair: job_id re-tuned, compared with previous_id."""
+    for event in reversed(ctx.workspace.events(job_id, "tool:compare_retuned")):
+        output = typed("compare_retuned", event["data"])
+        if isinstance(output, CompareRetunedOutput) and output.previous_job_id == previous_id:
             return output
     return None
 

@@ -14,7 +14,9 @@ from tools.catalog import catalog
 from tools.context import ToolContext
 from tools.dataset.paths import confined
 from tools.reporting.deployment import cost_lines, endpoint_section
-from tools.reporting.facts import JobFacts, fmt_duration, gather, now_text, num, pct
+from tools.evaluation.retune_comparison import CompareRetunedOutput
+from tools.evaluation.scoring import MetricComparison
+from tools.reporting.facts import JobFacts, fmt_duration, gather, now_text, num, pct, retune_compared
 from tools.reporting.method import method_text
 from tools.reporting.plots import accuracy_plot, loss_plot, sweep_plot
 from tools.reporting.report_output import ReportOutput
@@ -62,6 +64,10 @@ def write_report(args: WriteReportInput, ctx: ToolContext) -> ReportOutput:
         lines += [f"# Tuning report: {len(all_facts)} jobs compared", "", f"Written {now_text()}.", ""]
         lines += ["## Comparison", "", *rows_table(job_rows(ctx, all_facts)), ""]
         sections.append("comparison")
+        for new in args.job_ids:  # a re-tuned job and the one it came from, compared by compare_retuned
+            for cmp in filter(None, (retune_compared(ctx, old, new) for old in args.job_ids if old != new)):
+                lines += [f"## Re-tuned on {cmp.base_model}: previous vs re-tuned vs base", "", *retuned(cmp), ""]
+                sections.append("re-tuned comparison")
         curves = {f.job.display_name or f.job.job_id: f.series for f in all_facts}
         for metric, label in ((EVAL_LOSS, "eval loss"), (TRAIN_LOSS, "train loss")):
             plot = sweep_plot(curves, metric, out / f"sweep-{label.replace(' ', '-')}.png", f"{label} by job")
@@ -218,8 +224,7 @@ def evaluation(f: JobFacts) -> list[str]:
              f"base `{cmp.base_target}`. Intervals are 95% paired bootstrap intervals of the difference.", "",
              "| metric | base | tuned | difference | 95% CI | n |", "|---|---|---|---|---|---|"]
     for name, m in cmp.metrics.items():
-        ci = f"{m.ci_low:+.3f} to {m.ci_high:+.3f}" if m.ci_low is not None else "n/a (n < 2)"
-        lines.append(f"| {name} | {m.base:.3f} | {m.tuned:.3f} | {m.delta:+.3f} | {ci} | {m.n} |")
+        lines.append(f"| {name} | {m.base:.3f} | {m.tuned:.3f} | {m.delta:+.3f} | {_ci(m)} | {m.n} |")
     lines += ["", f"**Verdict:** {cmp.verdict}", ""]
     lines += [f"- {note}" for note in cmp.notes]
     if cmp.examples:
@@ -229,6 +234,27 @@ def evaluation(f: JobFacts) -> list[str]:
     if cmp.details_path:
         lines += ["", f"Every example with its scores: `{cmp.details_path}`."]
     return lines + baseline_lines(f)
+
+
+def retuned(cmp: CompareRetunedOutput) -> list[str]:
+    """compare_retuned's three models in one table: the old tuned model, the re-tuned one and the new base."""
+    previous = (f"`{cmp.previous_target}`" if cmp.previous_target else "no endpoint") + \
+        f" ({cmp.previous_job_id} on {cmp.previous_base_model})"
+    lines = [f"{cmp.n} held-out prompts from `{cmp.prompts_source}`: previous tuned {previous}, re-tuned "
+             f"`{cmp.retuned_target}` ({cmp.job_id}), new base `{cmp.base_target}`. Intervals are 95% paired "
+             "bootstrap intervals of the difference.", "",
+             "| metric | previous tuned | re-tuned | new base | re-tuned vs previous (diff, 95% CI) |",
+             "|---|---|---|---|---|"]
+    for name, means in cmp.means.items():
+        m = cmp.vs_previous.get(name)
+        diff = f"{m.delta:+.3f} ({_ci(m)})" if m else "n/a: the previous model did not answer"
+        before = f"{means.previous:.3f}" if means.previous is not None else "n/a"
+        lines.append(f"| {name} | {before} | {means.retuned:.3f} | {means.base:.3f} | {diff} |")
+    return [*lines, "", f"**Verdict:** {cmp.verdict}", *[f"- {note}" for note in cmp.notes]]
+
+
+def _ci(m: MetricComparison) -> str:
+    return f"{m.ci_low:+.3f} to {m.ci_high:+.3f}" if m.ci_low is not None else "n/a (n < 2)"
 
 
 def _count(value: int | None) -> str:

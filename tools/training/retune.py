@@ -107,7 +107,7 @@ def retune_job(args: RetuneJobInput, ctx: ToolContext) -> RetuneJobOutput:
     """Tune a past job again on a new base model (default: its base model's successor, e.g. after a retirement) with
     the same datasets and its hyperparameters mapped to what the new model accepts; asks before spending.
 
-    Then watch it with poll_metrics, and write_report with both job ids to compare old and new."""
+    Then watch it with poll_metrics, compare_retuned the new job, and write_report with both job ids."""
     old, create, why, mapped = plan(args, ctx)
     create._consent_asked = args._consent_asked
     created = create_tuning_job(create, ctx)
@@ -115,5 +115,6 @@ def retune_job(args: RetuneJobInput, ctx: ToolContext) -> RetuneJobOutput:
         previous_job_id=old.job_id, previous_base_model=old.base_model, base_model=create.base_model,
         why_this_model=why, carried_over=mapped, job=created.job, estimated_cost=created.estimated_cost,
         reused=created.reused, warnings=created.warnings,
-        next_step=f"poll_metrics(job_id='{created.job.job_id}'); then write_report(job_ids=['{old.job_id}', "
-                  f"'{created.job.job_id}']) compares the old and the new tuned model.")
+        next_step=f"poll_metrics(job_id='{created.job.job_id}'); then compare_retuned(job_id='{created.job.job_id}') "
+                  "asks the old tuned, the new tuned and the new base model the same held-out prompts; then "
+                  f"write_report(job_ids=['{old.job_id}', '{created.job.job_id}']) reports them together.")
