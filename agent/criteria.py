@@ -76,7 +76,8 @@ def evaluate(request: Request | None, evidence: Evidence, since: int = 0,
     criteria: list[Criterion] = []
     for part in PARTS:
         if part in request.parts and part in _PARTS:
-            criteria.append(_PARTS[part](request, fresh))
+            # A job re-tuned earlier in the conversation is the answer to asking again, not a second paid job.
+            criteria.append(_PARTS[part](request, evidence.records if part == "retune" else fresh))
     return criteria
 
 
