@@ -37,8 +37,10 @@ def job(tmp_path, fake):
     return info
 
 
-def test_tuned_beats_base_with_sample_size_and_interval(ctx, fake, job):
+def test_tuned_beats_base_with_sample_size_and_interval(ctx, fake, job, progress):
     result = dispatch("compare_models", {"job_id": "local-cmp"}, ctx)
+    # minutes on a CPU: a person watching sees each example go by
+    assert [p.message for p in progress][-1] == "Asking the base and tuned models: example 8 of 8"
     assert not result.is_error, result.content
     out = result.data
     assert out["n"] == 8 and out["failures"] == 0 and out["base_target"] == "base:gemma-3-270m"

@@ -81,7 +81,11 @@ def run_trial(ctx: ToolContext, targets: list[Target], examples: list[Example], 
     kept: list[Example] = []
     errors: list[str] = []
     dropped: dict[str, str] = {}
-    for ex, request in zip(examples, requests):
+    *others, last = [t.name for t in targets]
+    names = f"{', '.join(others)} and {last}" if others else last
+    for i, (ex, request) in enumerate(zip(examples, requests)):
+        # Minutes on a CPU (every model answers every prompt): the person watching sees it move.
+        ctx.report(f"Asking the {names} models: example {i + 1} of {len(examples)}", i, len(examples))
         results: dict[str, GenerateResult] = {}
         try:
             for t in targets:
