@@ -165,5 +165,6 @@ def _primary(metrics: dict[str, MetricComparison]) -> MetricComparison:
 
 
 def _relation(metrics: dict[str, MetricComparison]) -> str:
-    """Beats or falls short only when the 95% interval of the difference excludes zero."""
-    return {1: "beats", -1: "falls short of", 0: "matches"}[_primary(metrics).significant]
+    """Beats or falls short only when the 95% interval of the difference excludes zero; otherwise "no significant
+    difference" (not "matches": a wide interval around zero is a lack of evidence, not equality)."""
+    return {1: "beats", -1: "falls short of", 0: "shows no significant difference from"}[_primary(metrics).significant]
