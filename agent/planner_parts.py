@@ -217,10 +217,11 @@ def _closing(plan: Plan, request: Request) -> str:
                 f"\n- {m.job_id}: {m.base_model} ({m.base_status}){' ' + m.note if m.note else ''}"
                 for m in out.tuned_models))
         elif s.name == "list_models":
-            gone = [m for m in out.base_models if m.status in ("retired", "blocked")]
-            lines.append(out.summary + ("\nNo longer tunable: " + "; ".join(
-                f"{m.id} ({m.status} {m.lifecycle.retirement}{', use ' + m.lifecycle.successor if m.lifecycle.successor else ''})"
-                for m in gone) + "." if gone else "") + "\n(`gto models` shows each with its dates, limits and prices.)")
+            gone = [f"{m.id} ({m.status} {m.lifecycle.retirement}"
+                    + (f", use {m.lifecycle.successor})" if m.lifecycle.successor else ")")
+                    for m in out.base_models if m.status in ("retired", "blocked")]
+            lines.append(out.summary + ("\nNo longer tunable: " + "; ".join(gone) + "." if gone else "")
+                         + "\n(`gto models` shows each with its dates, limits and prices.)")
         elif s.name == "spend_summary":
             job = request.job_id
             if job:  # "what did that job cost?": its own line first

@@ -15,9 +15,9 @@ from agent.goal import Goal, from_user, parse_goal
 from tools.evaluation.targets import target_in_words
 
 # The parts of the workflow a message can ask for, in the order the workflow runs them.
-PARTS = ("thanks", "help", "delete", "models", "spent", "environment", "validate", "fix", "split", "recommend", "estimate",
-         "upload", "start_job", "status", "watch", "cancel", "resume", "retune", "checkpoints", "compare", "endpoint",
-         "preference", "report", "compare_jobs", "list_jobs", "serve")
+PARTS = ("thanks", "help", "delete", "models", "spent", "environment", "validate", "fix", "split", "recommend",
+         "estimate", "upload", "start_job", "status", "watch", "cancel", "resume", "retune", "checkpoints", "compare",
+         "endpoint", "preference", "report", "compare_jobs", "list_jobs", "serve")
 WORKFLOW = "workflow"
 # Parts that are about one job: "it" / "that job" means the latest job of the conversation.
 JOB_PARTS = {"status", "watch", "cancel", "resume", "retune", "checkpoints", "compare", "endpoint", "report", "serve"}
