@@ -34,7 +34,8 @@ HELP = (
     '"Recommend hyperparameters for data.jsonl"',
     '"Show my jobs", "How is it doing?", "Cancel that job", "Resume that job"',
     '"Compare it with the base model", "Write the report"',
-    '"Is my setup OK for tuning?"',
+    '"Re-tune that job on gemini-3.5-flash-lite" (its data and settings on a new base model, compared three ways)',
+    '"How much have I spent so far?", "Is my setup OK for tuning?"',
 )
 
 
