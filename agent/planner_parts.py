@@ -158,6 +158,19 @@ def _retune(plan: Plan, request: Request) -> list[dict[str, Any]]:
     return plan.stop(_closing(plan, request))
 
 
+def _asked_model(plan: Plan, out: Any) -> str:
+    """The answer about the model the question named ("can I tune gemini-2.5-flash?"), first; else nothing."""
+    named = (plan.goal.base_model or "").lower()
+    row = next((m for m in out.base_models if named and (m.id == named or m.id.startswith(named))), None)
+    if row is None:
+        return ""
+    # Facts, not "yes"/"no": the question may be "can I tune it?" or "is it retired?"
+    if row.lifecycle.tunable:
+        return f"{row.id} can be tuned today ({row.status}).\n"
+    use = f"; use {row.lifecycle.successor} instead" if row.lifecycle.successor else ""
+    return f"{row.id} is {row.status} ({row.lifecycle.retirement}) and can no longer be tuned{use}.\n"
+
+
 def _closing(plan: Plan, request: Request) -> str:
     """One line a person reads after the results: what was done, and the obvious next step."""
     seen: list[Seen] = [s for s in plan.history if s.at > plan.said_at and s.ok]
@@ -220,7 +233,8 @@ def _closing(plan: Plan, request: Request) -> str:
             gone = [f"{m.id} ({m.status} {m.lifecycle.retirement}"
                     + (f", use {m.lifecycle.successor})" if m.lifecycle.successor else ")")
                     for m in out.base_models if m.status in ("retired", "blocked")]
-            lines.append(out.summary + ("\nNo longer tunable: " + "; ".join(gone) + "." if gone else "")
+            lines.append(_asked_model(plan, out) + out.summary + ("\nNo longer tunable: " + "; ".join(gone) + "."
+                                                                  if gone else "")
                          + "\n(`gto models` shows each with its dates, limits and prices.)")
         elif s.name == "spend_summary":
             job = request.job_id

@@ -240,6 +240,10 @@ def _correct_typos(text: str) -> str:
 def _settle(parts: set[str], names: Goal, about_job: bool, constraints: list[Constraint], text: str) -> set[str]:
     """Resolve overlaps between the parts' words into what was meant."""
     ruled_out_training = any(c.key == "no_train" for c in constraints)
+    if names.base_model and not names.training and re.search(r"\b(?:can|could) (?:i|we) (?:still )?(?:tune|use)\b|"
+                                                             r"\bis \S+ (?:still )?(?:tunable|retired|available)\b",
+                                                             text, re.I):
+        parts = {"models"}  # "can I tune gemini-2.5-flash?": a question about the model, answered from the catalog
     if "models" in parts and not names.training:
         parts -= {"environment", "validate", "status", WORKFLOW}  # "which models can I tune?": not a setup check
     if "help" in parts or "thanks" in parts:

@@ -106,7 +106,8 @@ class Plan:
             where = ", ".join(f"{k} {v}" for k, v in (("project", self.goal.project), ("region", self.goal.region),
                                                     ("bucket", self.goal.bucket)) if v)
             return self.stop(f"Using {where} from now on.")
-        retuning = r is not None and "retune" in r.parts  # retune_job itself refuses a retired new model
+        # retune_job itself refuses a retired new model; "can I tune gemini-2.5-flash?" is answered from the catalog
+        retuning = r is not None and bool(r.parts & {"retune", "models"})
         if self.goal.base_model and not retuning and (retired := retired_notice(self.goal.base_model)) is not None:
             return self.stop(retired)  # before any upload or job: the successor is proposed instead
         if r is not None and not r.whole:

@@ -176,6 +176,12 @@ def test_models_spending_and_help_answer_in_words(workspace, tmp_path):
     called, code, out = run("show my tuned models", workspace, tmp_path)
     assert called == ["list_models"] and code == 0 and "1 tuned model(s) in this workspace" in out
     assert "- local-20261101-090000-0a0b0c: gemma-3-270m (current)" in out
+    called, code, out = run("can I tune gemini-2.5-flash?", workspace, tmp_path)
+    assert called == ["list_models"] and code == 0  # a question about the model, not a refused tuning request
+    assert ("gemini-2.5-flash is retired (2026-10-20) and can no longer be tuned; use gemini-3.5-flash-lite "
+            "instead.") in out
+    called, code, out = run("is gemini-3.5-flash-lite still tunable?", workspace, tmp_path)
+    assert called == ["list_models"] and "gemini-3.5-flash-lite can be tuned today (current)." in out
     called, code, out = run("what did that job cost?", workspace, tmp_path)
     assert called == ["spend_summary"] and f"Job {JOB}: $0.00 recorded." in out
     called, code, out = run("help", workspace, tmp_path)
