@@ -161,7 +161,8 @@ def _retune(plan: Plan, request: Request) -> list[dict[str, Any]]:
 def _asked_model(plan: Plan, out: Any) -> str:
     """The answer about the model the question named ("can I tune gemini-2.5-flash?"), first; else nothing."""
     named = (plan.goal.base_model or "").lower()
-    row = next((m for m in out.base_models if named and (m.id == named or m.id.startswith(named))), None)
+    rows = [m for m in out.base_models if named and m.id.startswith(named)]
+    row = next((m for m in rows if m.id == named), rows[0] if rows else None)  # "gemini-2.5-flash", not its -lite
     if row is None:
         return ""
     # Facts, not "yes"/"no": the question may be "can I tune it?" or "is it retired?"

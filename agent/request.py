@@ -104,7 +104,8 @@ _CONSTRAINTS = (
 
 # What each part is called in plain words. Matched on the text with file paths and constraints cut out.
 _PART_WORDS: dict[str, re.Pattern[str]] = {k: re.compile(v, re.I) for k, v in {
-    "help": r"^\W*(?:help|usage|hi|hello|hey|good (?:morning|afternoon|evening)|what can you do|how do (?:i|you) use (?:this|you|gto|it)|what (?:can|do) i ask)\W*$",
+    "help": r"^\W*(?:help|usage|hi|hello|hey|good (?:morning|afternoon|evening)|what can you do|"
+            r"how do (?:i|you) use (?:this|you|gto|it)|what (?:can|do) i ask)\W*$",
     "thanks": r"^\W*(?:(?:thanks?|thank you|thx|ty|cheers)(?: (?:a lot|very much|so much))?|bye|goodbye|great,? thanks?)"
               r"\W*$",
     "delete": r"\b(?:delete|remove|purge|erase|clean up|get rid of)\b.{0,30}\b(?:jobs?|models?|endpoints?|runs?|"
