@@ -12,7 +12,8 @@ _JSONL = re.compile(r"""["'`](?P<quoted>[^"'`\n]+?\.jsonl)["'`]|(?P<path>(?:gs:/
                     re.IGNORECASE)
 _VALIDATION_CUE = re.compile(r"(validation|validate\s+(?:with|on|against)|validating\s+with|eval(?:uation)?|"
                              r"\bval\b|held[- ]?out|holdout|dev\s+set)[^.;]*$", re.IGNORECASE)
-_MODEL = re.compile(r"\b(gemini-[0-9][\w.\-]*[\w]|gemma-3-270m)\b", re.IGNORECASE)
+MODEL_NAME = r"gemini-[0-9][\w.\-]*[\w]|gemma-3-270m"  # what a message may call a base model
+_MODEL = re.compile(rf"\b({MODEL_NAME})\b", re.IGNORECASE)
 _LOCAL_MODEL = re.compile(r"base[- ]model\s*(?:=|:|is|at)?\s*(?P<p>[~./][\w~./\-]+)", re.IGNORECASE)
 _EPOCHS = re.compile(r"\b(\d{1,3})\s*epochs?\b|\bepochs?\s*(?:=|:|of|to)?\s*(\d{1,3})\b", re.IGNORECASE)
 _ADAPTER = re.compile(r"\b(?:adapter(?:[\s_-]*size)?|lora[\s_-]*rank|rank)\s*(?:=|:|of|to)?\s*(\d{1,2})\b"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
+from agent.goal import MODEL_NAME
 from agent.models.planner_history import Seen, recommended
 from agent.request import EXAMPLES, HELP, JOB_PARTS, PARTS, Request
 from tools.results import job_of
@@ -125,7 +126,7 @@ def _start_job(plan: Plan) -> list[dict[str, Any]]:
 
 # The model a re-tune goes to is the one named after "on", "to" or "with"; a model named otherwise ("my
 # gemini-2.5-flash job") describes the old job.
-_NEW_MODEL = re.compile(r"\b(?:on|to|onto|with|using)\s+(?:the\s+)?(?P<model>gem(?:ini|ma)-[\w.-]*\w)", re.I)
+_NEW_MODEL = re.compile(rf"\b(?:on|to|onto|with|using)\s+(?:the\s+)?(?P<model>{MODEL_NAME})\b", re.I)
 
 
 def _retune(plan: Plan, request: Request) -> list[dict[str, Any]]:

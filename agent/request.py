@@ -165,6 +165,9 @@ _BARE_BUCKET = re.compile(r"\b(?:bucket\s+(?:called\s+|named\s+)?|use\s+)(?:gs:/
                           r"(?=\s+(?:instead|bucket|from now)|\s*$|\s*[.,;!])", re.I)
 _COST_QUESTION = re.compile(r"\bhow much|\bwhat (?:would|will|does|did) (?:it|this|that)? ?cost|\bcost of\b|"
                             r"\bprice of\b|\bestimat", re.I)
+# "can I tune gemini-2.5-flash?", "is X still tunable?": a question about a model, not a request to tune it.
+_MODEL_QUESTION = re.compile(r"\b(?:can|could) (?:i|we) (?:still )?(?:tune|use)\b|\bis \S+ (?:still )?"
+                             r"(?:tunable|retired|available)\b", re.I)
 # "go on", "continue", "yes, do it": the previous request, again (after a stop, a question or --resume).
 _GO_ON = re.compile(r"\b(?:continue|go on|carry on|keep going|resume|proceed|go ahead|try again|again|retry|"
                     r"fixed|do it|yes|yep|sure)\b", re.I)
@@ -241,9 +244,7 @@ def _correct_typos(text: str) -> str:
 def _settle(parts: set[str], names: Goal, about_job: bool, constraints: list[Constraint], text: str) -> set[str]:
     """Resolve overlaps between the parts' words into what was meant."""
     ruled_out_training = any(c.key == "no_train" for c in constraints)
-    if names.base_model and not names.training and re.search(r"\b(?:can|could) (?:i|we) (?:still )?(?:tune|use)\b|"
-                                                             r"\bis \S+ (?:still )?(?:tunable|retired|available)\b",
-                                                             text, re.I):
+    if names.base_model and not names.training and _MODEL_QUESTION.search(text):
         parts = {"models"}  # "can I tune gemini-2.5-flash?": a question about the model, answered from the catalog
     if "models" in parts and not names.training:
         parts -= {"environment", "validate", "status", WORKFLOW}  # "which models can I tune?": not a setup check
