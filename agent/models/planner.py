@@ -106,9 +106,11 @@ class Plan:
             where = ", ".join(f"{k} {v}" for k, v in (("project", self.goal.project), ("region", self.goal.region),
                                                     ("bucket", self.goal.bucket)) if v)
             return self.stop(f"Using {where} from now on.")
-        # retune_job itself refuses a retired new model; "can I tune gemini-2.5-flash?" is answered from the catalog
-        retuning = r is not None and bool(r.parts & {"retune", "models"})
-        if self.goal.base_model and not retuning and (retired := retired_notice(self.goal.base_model)) is not None:
+        # Only a request that would tune is stopped here, before any upload; a part answered by one tool (an
+        # estimate, a re-tune, "can I tune gemini-2.5-flash?", "thanks" after it) is refused, or answered, by that
+        # tool from the catalog, with the successor named.
+        tuning = r is None or r.whole or "start_job" in r.parts
+        if tuning and self.goal.base_model and (retired := retired_notice(self.goal.base_model)) is not None:
             return self.stop(retired)  # before any upload or job: the successor is proposed instead
         if r is not None and not r.whole:
             return answer_parts(self, r)

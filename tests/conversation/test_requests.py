@@ -322,3 +322,20 @@ def test_retune_requests_are_read_as_retune(text, parts, job):
 
     request = read_request(text, latest_job=JOB2)
     assert set(request.parts) == parts and request.job_id == job
+
+
+def test_a_retired_model_asked_about_does_not_stop_the_next_request(workspace):
+    """In chat the names of earlier messages carry over: asking about gemini-2.5-flash must not turn "thanks" (or
+    any request that tunes nothing) into the retired-model refusal; tuning with it still is refused."""
+    from agent.runs import attempt
+
+    out = io.StringIO()
+    console = Console(out=out, color=False, can_ask=False)
+    agent = open_agent(model="planner", backend="local", yes=True, console=console, workspace=workspace,
+                       interactive=True, goal="(chat)")
+    agent.ctx._backends["local"] = TuningFake()
+    assert attempt(agent, "can I tune gemini-2.5-flash?", "again").status == "succeeded"
+    assert attempt(agent, "thanks", "again").status == "succeeded"
+    assert out.getvalue().rstrip().endswith('Glad to help. Ask me anything else, or "help" for what I can do.')
+    attempt(agent, f"tune it on {EXAMPLES / 'train.jsonl'}", "again")
+    assert "gemini-2.5-flash was retired on 2026-10-20" in out.getvalue()
