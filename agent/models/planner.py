@@ -106,11 +106,12 @@ class Plan:
             where = ", ".join(f"{k} {v}" for k, v in (("project", self.goal.project), ("region", self.goal.region),
                                                     ("bucket", self.goal.bucket)) if v)
             return self.stop(f"Using {where} from now on.")
-        # Only a request that would tune is stopped here, before any upload; a part answered by one tool (an
-        # estimate, a re-tune, "can I tune gemini-2.5-flash?", "thanks" after it) is refused, or answered, by that
-        # tool from the catalog, with the successor named.
-        tuning = r is None or r.whole or "start_job" in r.parts
-        if tuning and self.goal.base_model and (retired := retired_notice(self.goal.base_model)) is not None:
+        # A request that would use the base model is stopped here, before any upload, with the successor proposed;
+        # one that does not ("can I tune gemini-2.5-flash?", "thanks" after it, a re-tune, whose tool refuses a
+        # retired new model itself) goes on.
+        uses_model = r is None or r.whole or bool(r.parts & {"start_job", "validate", "recommend", "estimate",
+                                                             "preference"})
+        if uses_model and self.goal.base_model and (retired := retired_notice(self.goal.base_model)) is not None:
             return self.stop(retired)  # before any upload or job: the successor is proposed instead
         if r is not None and not r.whole:
             return answer_parts(self, r)

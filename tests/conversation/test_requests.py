@@ -337,5 +337,5 @@ def test_a_retired_model_asked_about_does_not_stop_the_next_request(workspace):
     assert attempt(agent, "can I tune gemini-2.5-flash?", "again").status == "succeeded"
     assert attempt(agent, "thanks", "again").status == "succeeded"
     assert out.getvalue().rstrip().endswith('Glad to help. Ask me anything else, or "help" for what I can do.')
-    attempt(agent, f"tune it on {EXAMPLES / 'train.jsonl'}", "again")
-    assert "gemini-2.5-flash was retired on 2026-10-20" in out.getvalue()
+    attempt(agent, f"what would 2 epochs on {EXAMPLES / 'train.jsonl'} cost?", "again")
+    assert 'Say "use gemini-3.5-flash-lite"' in out.getvalue()  # a request that uses the model: the successor proposed
