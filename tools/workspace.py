@@ -90,6 +90,7 @@ class Workspace:
         self.db_path = self.root / "state.db"
         if not self.db_path.exists():
             os.close(os.open(self.db_path, os.O_WRONLY | os.O_CREAT, FILE_MODE))  # sqlite opens what is there
+        _use_wal(self.db_path)
         with self.connect() as db:
             db.executescript(SCHEMA)
         for name in DB_FILES:  # SQLite gives -wal and -shm the database's mode; an old one may predate that
@@ -101,10 +102,10 @@ class Workspace:
 
     @contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:
-        """A short-lived connection; WAL lets the trainer process write while the CLI reads."""
+        """A short-lived connection; WAL (set once by __init__, kept in the file) lets the trainer write while the
+        CLI reads."""
         db = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
         try:
-            db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA busy_timeout=30000")
             db.row_factory = sqlite3.Row
             yield db
@@ -336,3 +337,25 @@ def _abandoned(claim: sqlite3.Row, older_than: float) -> bool:
     except OSError:  # exists but belongs to someone else
         return False
     return False
+
+
+def _use_wal(db_path: Path, wait: float = 30.0) -> None:
+    """Switch the database to WAL, which persists in the file. The switch needs an exclusive lock, and SQLite answers
+    "database is locked" at once, without its busy handler, when another process opening a fresh workspace holds a
+    lock it must upgrade from; so retry here until it takes."""
+    deadline = time.monotonic() + wait
+    pause = 0.005
+    while True:
+        db = sqlite3.connect(db_path, timeout=wait, isolation_level=None)
+        try:
+            if db.execute("PRAGMA journal_mode=WAL").fetchone()[0] == "wal":
+                return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+        finally:
+            db.close()
+        if time.monotonic() > deadline:
+            raise sqlite3.OperationalError(f"{db_path} could not be switched to WAL: another process holds it locked")
+        time.sleep(pause)
+        pause = min(pause * 2, 0.2)
