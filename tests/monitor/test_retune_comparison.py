@@ -125,6 +125,17 @@ def test_the_report_puts_the_three_in_one_table(ctx, fake, retuned):
     assert f"`{OLD_ENDPOINT}` ({OLD} on gemma-2-2b)" in section
 
 
+def test_the_re_tuned_job_reported_alone_shows_the_three_too(ctx, fake, retuned):
+    out = dispatch("compare_retuned", {"job_id": retuned}, ctx).output
+    report = dispatch("write_report", {"job_ids": [retuned]}, ctx).output
+    assert "re-tuned comparison" in report.sections
+    text = open(report.path).read()
+    assert text.count("## Re-tuned on gemma-3-270m: previous vs re-tuned vs base\n") == 1
+    assert f"**Verdict:** {out.verdict}" in text
+    alone = dispatch("write_report", {"job_ids": [OLD]}, ctx).output  # the previous job was not re-tuned from anything
+    assert "re-tuned comparison" not in alone.sections
+
+
 JOB, PREVIOUS_JOB = "projects/p/locations/l/tuningJobs/8", "projects/p/locations/l/tuningJobs/7"
 
 

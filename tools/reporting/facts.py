@@ -179,11 +179,11 @@ def latest_output(ctx: ToolContext, tool: str, model: type[M]) -> M | None:
     return None
 
 
-def retune_compared(ctx: ToolContext, previous_id: str, job_id: str) -> CompareRetunedOutput | None:
-    """The latest compare_retuned result about this pair: job_id re-tuned, compared with previous_id."""
+def retune_compared(ctx: ToolContext, job_id: str, previous_id: str | None = None) -> CompareRetunedOutput | None:
+    """The latest compare_retuned result of re-tuned job_id against previous_id, or against any previous job."""
     for event in reversed(ctx.workspace.events(job_id, "tool:compare_retuned")):
         output = typed("compare_retuned", event["data"])
-        if isinstance(output, CompareRetunedOutput) and output.previous_job_id == previous_id:
+        if isinstance(output, CompareRetunedOutput) and previous_id in (None, output.previous_job_id):
             return output
     return None
 

@@ -58,6 +58,9 @@ def write_report(args: WriteReportInput, ctx: ToolContext) -> ReportOutput:
     if len(all_facts) == 1:
         lines += [f"# Tuning report: {_title(all_facts[0])}", "", f"Written {now_text()}.", ""]
         lines += ["```text", render_summary(ctx, all_facts[0].job.job_id, facts=all_facts[0]), "```", ""]
+        if cmp := retune_compared(ctx, all_facts[0].job.job_id):  # a re-tuned job reported alone
+            lines += retuned(cmp)
+            sections.append("re-tuned comparison")
         sections += list(SECTIONS)
         lines += job_sections(all_facts[0], out, "", plots, missing, level=2)
     else:
@@ -65,8 +68,8 @@ def write_report(args: WriteReportInput, ctx: ToolContext) -> ReportOutput:
         lines += ["## Comparison", "", *rows_table(job_rows(ctx, all_facts)), ""]
         sections.append("comparison")
         for new in args.job_ids:  # a re-tuned job and the one it came from, compared by compare_retuned
-            for cmp in filter(None, (retune_compared(ctx, old, new) for old in args.job_ids if old != new)):
-                lines += [f"## Re-tuned on {cmp.base_model}: previous vs re-tuned vs base", "", *retuned(cmp), ""]
+            for cmp in filter(None, (retune_compared(ctx, new, old) for old in args.job_ids if old != new)):
+                lines += retuned(cmp)
                 sections.append("re-tuned comparison")
         curves = {f.job.display_name or f.job.job_id: f.series for f in all_facts}
         for metric, label in ((EVAL_LOSS, "eval loss"), (TRAIN_LOSS, "train loss")):
@@ -237,10 +240,12 @@ def evaluation(f: JobFacts) -> list[str]:
 
 
 def retuned(cmp: CompareRetunedOutput) -> list[str]:
-    """compare_retuned's three models in one table: the old tuned model, the re-tuned one and the new base."""
+    """A section with compare_retuned's three models in one table: the old tuned model, the re-tuned one and the new
+    base."""
     previous = (f"`{cmp.previous_target}`" if cmp.previous_target else "no endpoint") + \
         f" ({cmp.previous_job_id} on {cmp.previous_base_model})"
-    lines = [f"{cmp.n} held-out prompts from `{cmp.prompts_source}`: previous tuned {previous}, re-tuned "
+    lines = [f"## Re-tuned on {cmp.base_model}: previous vs re-tuned vs base", "",
+             f"{cmp.n} held-out prompts from `{cmp.prompts_source}`: previous tuned {previous}, re-tuned "
              f"`{cmp.retuned_target}` ({cmp.job_id}), new base `{cmp.base_target}`. Intervals are 95% paired "
              "bootstrap intervals of the difference.", "",
              "| metric | previous tuned | re-tuned | new base | re-tuned vs previous (diff, 95% CI) |",
@@ -250,7 +255,7 @@ def retuned(cmp: CompareRetunedOutput) -> list[str]:
         diff = f"{m.delta:+.3f} ({_ci(m)})" if m else "n/a: the previous model did not answer"
         before = f"{means.previous:.3f}" if means.previous is not None else "n/a"
         lines.append(f"| {name} | {before} | {means.retuned:.3f} | {means.base:.3f} | {diff} |")
-    return [*lines, "", f"**Verdict:** {cmp.verdict}", *[f"- {note}" for note in cmp.notes]]
+    return [*lines, "", f"**Verdict:** {cmp.verdict}", *[f"- {note}" for note in cmp.notes], ""]
 
 
 def _ci(m: MetricComparison) -> str:
