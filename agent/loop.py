@@ -70,6 +70,7 @@ class Agent:
         self.tools = REGISTRY.all()
         # What the user asked, message by message: the criteria, the constraints and the planner all read it.
         self.conversation = read_conversation(transcript.messages)
+        self.conversation.assume(ctx.workspace.list_jobs(ctx.backend_name()))
         self._since = len(transcript.evidence.records)
         if hasattr(model, "attach"):
             model.attach(self)
@@ -78,7 +79,9 @@ class Agent:
         self.refused = False  # the model's last turn declined the request
         self._nudged = False  # the last message is the loop's reminder
         self.started = time.monotonic()
+        latest = self.conversation.latest_job
         self.system = render("system", backend=ctx.backend_name(), workspace=str(ctx.workspace.root),
+                             latest_job=f"now {latest}" if latest else "none yet",
                              date=time.strftime("%Y-%m-%d"), mode="interactive" if interactive else "one-shot")
 
     @property
@@ -97,6 +100,11 @@ class Agent:
         answering = "?" in self._last_text()
         self.transcript.append({"role": "user", "content": goal})
         request = self.conversation.read(goal, answering=answering)
+        if (job := self.conversation.assumed) is not None and request.job_id == job.job_id:
+            created = f", created {job.created_at.astimezone():%Y-%m-%d %H:%M}" if job.created_at else ""
+            self.ui.notice(f"No job named, so I take the latest in this workspace: {job.job_id} ({job.base_model}, "
+                           f"{job.state}{created}). Name another to change it.")
+            self.conversation.assumed = None
         self._since = len(self.transcript.evidence.records)
         self._follow_place(request)
         if request.target is not None:  # "target exact match 0.9": measure_base reads it

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from agent.goal import Goal, from_user, parse_goal
+from tools.backends.base import JobInfo
 from tools.evaluation.targets import target_in_words
 
 # The parts of the workflow a message can ask for, in the order the workflow runs them.
@@ -309,6 +310,16 @@ class Conversation:
 
     requests: list[Request] = field(default_factory=list)
     latest_job: str | None = None
+    # Before the conversation names a job, "it" / "that job" / "write the report" mean the workspace's latest: said to
+    # the person the first time it is used.
+    assumed: JobInfo | None = None
+
+    def assume(self, jobs: list[JobInfo]) -> None:
+        """Take the workspace's latest job (newest first in `jobs`) as "it": a running one before any that ended,
+        since "how is it doing?" and "stop the job" are about what runs."""
+        if self.latest_job is None and jobs:
+            self.assumed = next((j for j in jobs if not j.state.ended), jobs[0])
+            self.latest_job = self.assumed.job_id
 
     def read(self, text: str, answering: bool = False) -> Request:
         """Read the next message; `answering`: it replies to a question the agent asked, so a reply that names no

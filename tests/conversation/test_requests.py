@@ -339,3 +339,46 @@ def test_a_retired_model_asked_about_does_not_stop_the_next_request(workspace):
     assert out.getvalue().rstrip().endswith('Glad to help. Ask me anything else, or "help" for what I can do.')
     attempt(agent, f"what would 2 epochs on {EXAMPLES / 'train.jsonl'} cost?", "again")
     assert 'Say "use gemini-3.5-flash-lite"' in out.getvalue()  # a request that uses the model: the successor proposed
+
+
+def test_a_new_conversation_takes_the_workspace_s_latest_job_and_says_so(workspace):
+    """`gto run "write a report"` in a workspace with jobs: the latest one, a running one before any newer that ended
+    ("stop the job" is about what runs), named to the person before anything runs. An empty workspace still asks."""
+    from datetime import UTC, datetime
+
+    from agent.runs import attempt
+
+    fake = TuningFake()
+    running, ended = "local-20261205-090000-0a0a0a", "local-20261206-090000-0b0b0b"
+    # noon UTC: the 5th in every time zone the notice may print it in
+    fake.add_job(running, [JobState.RUNNING], created_at=datetime(2026, 12, 5, 12, tzinfo=UTC))
+    fake.add_job(ended, [JobState.SUCCEEDED], created_at=datetime(2026, 12, 6, 9, tzinfo=UTC),
+                 endpoint=f"{ended}/checkpoint-1")
+    for text, tool in (("what's the status of my latest job?", "get_job"), ("write a report", "write_report"),
+                       ("stop the job", "cancel_job")):
+        for job_id in (running, ended):
+            workspace.record_job(fake.jobs[job_id].info)
+        out = io.StringIO()
+        console = Console(out=out, color=False, can_ask=False)
+        agent = open_agent(model="planner", backend="local", yes=True, console=console, workspace=workspace,
+                           interactive=True, goal="(chat)")
+        agent.ctx._backends["local"] = fake
+        assert running in agent.system  # an LLM brain is told which job "it" is, as the planner is
+        assert attempt(agent, text, "again").status == "succeeded", out.getvalue()[-2000:]
+        calls = [b for m in agent.messages if m["role"] == "assistant" for b in m["content"] if b["type"] == "tool_use"]
+        assert [c["name"] for c in calls] == [tool]
+        assert running in str(calls[0]["input"]) and ended not in str(calls[0]["input"])
+        assert (f"No job named, so I take the latest in this workspace: {running} (gemma-3-270m, RUNNING, created "
+                "2026-12-05") in out.getvalue()
+        attempt(agent, "how is it doing?", "again")  # the conversation's job now: said once, not again
+        assert out.getvalue().count("No job named") == 1
+
+
+def test_in_an_empty_workspace_a_job_request_asks_which_job(workspace):
+    out = io.StringIO()
+    console = Console(out=out, color=False, can_ask=False)
+    agent = open_agent(model="planner", backend="local", yes=True, console=console, workspace=workspace,
+                       goal="write a report")
+    agent.ctx._backends["local"] = TuningFake()
+    assert not drive(agent, "write a report", console).ok
+    assert "which job?" in out.getvalue().lower() and "No job named" not in out.getvalue()
