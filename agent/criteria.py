@@ -260,6 +260,8 @@ _PARTS: dict[str, Callable[[Request, list[ToolRecord]], Criterion]] = {
     "status": _ran("status", "Status of job{job} reported", ("get_job", "poll_metrics"), _state, job=True),
     "watch": _ran("watch", "Job{job} watched", "poll_metrics",
                   lambda r: f"{_state(r)} ({r.output.returned_because})", job=True),
+    "health": _ran("health", "Training health of job{job} checked", "poll_metrics",
+                   lambda r: r.output.health.summary, job=True),
     "cancel": _cancelled,
     "resume": _ran("resume", "Job{job} resumed", "resume_job",
                    lambda r: f"{r.output.job.job_id} goes on from checkpoint {r.output.checkpoint_id}", job=True),

@@ -5,11 +5,13 @@ The whole workflow is the planner's own phases (agent/models/planner.py)."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from agent.goal import MODEL_NAME
 from agent.models.planner_history import Seen, recommended
 from agent.request import EXAMPLES, HELP, JOB_PARTS, PARTS, Request
+from tools.backends.base import JobInfo
 from tools.results import job_of
 
 if TYPE_CHECKING:
@@ -28,6 +30,7 @@ _TOOLS: dict[str, tuple[str, str | None]] = {
     "upload": ("upload_to_gcs", "file"),
     "status": ("get_job", "job"),
     "watch": ("poll_metrics", "job"),
+    "health": ("poll_metrics", "job"),
     "cancel": ("cancel_job", "job"),
     "resume": ("resume_job", "job"),
     "checkpoints": ("list_checkpoints", "job"),
@@ -41,6 +44,7 @@ _TOOLS: dict[str, tuple[str, str | None]] = {
 
 
 _TUNED = re.compile(r"\b(?:tuned|my) models?\b", re.I)
+_HOW_LONG = re.compile(r"\bhow long\b|\bhow much time\b", re.I)
 
 
 def answer_parts(plan: Plan, request: Request) -> list[dict[str, Any]]:
@@ -99,6 +103,8 @@ def _arguments(plan: Plan, request: Request, part: str, tool: str) -> dict[str, 
         "models": {"tuned": bool(_TUNED.search(request.text))},
         "spent": {},
         "report": {"job_ids": [job]},
+        "endpoint": {"job_id": job, **({"prompts": [request.prompt], "n": 1} if request.prompt else {})},
+        "health": {"job_id": job, "timeout_s": 1},  # the curves so far, without waiting for the end
         # Continuing from the job the message names ("from it"), else from the base model.
         "preference": {"path": request.preference, "base_model": plan.base_model, "source_model": job,
                        "backend": plan.backend, "wait": True},
@@ -173,6 +179,21 @@ def _asked_model(plan: Plan, out: Any) -> str:
     return f"{row.id} is {row.status} ({row.lifecycle.retirement}) and can no longer be tuned{use}.\n"
 
 
+def _job_line(job: JobInfo) -> str:
+    """One line of a job: "Job X: RUNNING, step 17 of 81, for 4 min." or "Job X: SUCCEEDED in 6 min."."""
+    line = f"Job {job.job_id}: {job.state}"
+    if not job.state.ended and job.completed_steps and job.total_steps:
+        line += f", step {job.completed_steps} of {job.total_steps}"
+    if job.started_at:
+        minutes = ((job.ended_at or datetime.now(UTC)) - job.started_at).total_seconds() / 60
+        line += f" {'in' if job.ended_at else 'for'} {_duration(minutes)}"
+    return line + "."
+
+
+def _duration(minutes: float) -> str:
+    return f"{minutes / 60:.1f} h" if minutes >= 90 else f"{max(minutes, 1):.0f} min"
+
+
 def _closing(plan: Plan, request: Request) -> str:
     """One line a person reads after the results: what was done, and the obvious next step."""
     seen: list[Seen] = [s for s in plan.history if s.at > plan.said_at and s.ok]
@@ -203,9 +224,17 @@ def _closing(plan: Plan, request: Request) -> str:
             lines.append(f"Tuning cost: ${usd:,.2f}." if isinstance(usd, (int, float)) and usd >= 0 else
                          f"Tuning cost: the price of {out.base_model} is unknown ({tokens:,} billable tokens); "
                          "with your price in a GTO_PRICES file (see the README's Spending) I give dollars.")
+            if out.training_minutes is not None:
+                lines.append(f"Training time: about {max(out.training_minutes, 1):,.0f} min on this machine.")
+            elif _HOW_LONG.search(request.text):
+                lines.append("Training time: Vertex AI publishes none for a tuning job; once it runs, \"how is it "
+                             "doing?\" shows its progress.")
         elif s.name in ("get_job", "cancel_job", "poll_metrics", "resume_job"):
-            job = job_of(out)
-            lines.append(f"Job {job.job_id}: {job.state}.")
+            lines.append(_job_line(job_of(out)))
+            if s.name == "poll_metrics":
+                lines.append(out.health.summary + "".join(f"\n- {a.message}" for a in out.anomalies[:5]))
+                if "health" in request.parts:
+                    lines.append("The report plots the curves: ask me to \"write the report\".")
         elif s.name == "retune_job":
             lines.append(f"Re-tuned {out.previous_job_id} ({out.previous_base_model}) as {out.job.job_id} on "
                          f"{out.base_model}: {out.why_this_model}.")
@@ -221,7 +250,10 @@ def _closing(plan: Plan, request: Request) -> str:
         elif s.name == "compare_models":
             lines.append(str(out.verdict or "Compared with the base model."))
         elif s.name == "test_endpoint":
-            lines.append(f"The endpoint {'answered' if out.ok else 'failed'} (median {out.p50_latency_s} s).")
+            lines.append(f"The endpoint {out.endpoint} {'answered' if out.ok else 'failed'}"
+                         + (f" (median {out.p50_latency_s} s):" if out.p50_latency_s is not None else ":")
+                         + "".join(f"\n- {x.prompt!r} → {x.response!r}" if x.ok else f"\n- {x.prompt!r}: {x.error}"
+                                   for x in out.samples))
         elif s.name == "compare_jobs":
             lines.append(str(out.reason or "Compared."))
         elif s.name == "run_preference_job":

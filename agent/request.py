@@ -17,11 +17,11 @@ from tools.evaluation.targets import target_in_words
 
 # The parts of the workflow a message can ask for, in the order the workflow runs them.
 PARTS = ("thanks", "help", "delete", "models", "spent", "environment", "validate", "fix", "split", "recommend",
-         "estimate", "upload", "start_job", "status", "watch", "cancel", "resume", "retune", "checkpoints", "compare",
+         "estimate", "upload", "start_job", "status", "watch", "health", "cancel", "resume", "retune", "checkpoints", "compare",
          "endpoint", "preference", "report", "compare_jobs", "list_jobs", "serve")
 WORKFLOW = "workflow"
 # Parts that are about one job: "it" / "that job" means the latest job of the conversation.
-JOB_PARTS = {"status", "watch", "cancel", "resume", "retune", "checkpoints", "compare", "endpoint", "report", "serve"}
+JOB_PARTS = {"status", "watch", "health", "cancel", "resume", "retune", "checkpoints", "compare", "endpoint", "report", "serve"}
 
 EXAMPLES = (
     '"Is examples/data/train.jsonl ready for tuning? Don\'t train yet."',
@@ -34,9 +34,10 @@ HELP = (
     '"Fix data.jsonl" (a repaired copy; the file itself is never changed), "Split data.jsonl"',
     '"Recommend hyperparameters for data.jsonl"',
     '"Show my jobs", "How is it doing?", "Cancel that job", "Resume that job"',
-    '"Compare it with the base model", "Write the report"',
+    '"Show me the loss curve", "Any overfitting?", "Test it with \'What is 2+2?\'"',
+    '"Compare it with the base model", "Write the report" (with no job named: the latest in this workspace)',
     '"Re-tune that job on gemini-3.5-flash-lite" (its data and settings on a new base model, compared three ways)',
-    '"How much have I spent so far?", "Is my setup OK for tuning?"',
+    '"How long will training take on data.jsonl?", "How much have I spent so far?", "Is my setup OK for tuning?"',
 )
 
 
@@ -64,6 +65,7 @@ class Request:
     implied: bool = False  # no part was named: a bare file reads as "check it", unless it answers a question
     preference: str | None = None  # the preference dataset of "then preference-tune on prefs.jsonl"
     target: str | None = None  # "target exact match 0.9": what makes tuning unnecessary (measure_base)
+    prompt: str | None = None  # "test it with \"What is 2+2?\"": what the endpoint is asked
 
     @property
     def whole(self) -> bool:
@@ -125,12 +127,15 @@ _PART_WORDS: dict[str, re.Pattern[str]] = {k: re.compile(v, re.I) for k, v in {
     "split": r"\b(?:split\w*|hold(?:ing)?[- ]?out|holdout)\b",
     "recommend": r"\b(?:recommend\w*|hyper-?param\w*|suggest\w*|which settings|what settings|how many epochs|"
                  r"learning rate should)\b",
-    "estimate": r"\b(?:cost\w*|price\w*|pricing|estimat\w*|how much|expensive|cheap\w*|budget)\b",
+    "estimate": r"\b(?:cost\w*|price\w*|pricing|estimat\w*|how much|expensive|cheap\w*|budget|how long (?:will|would|"
+                r"does|might|could|should)|how much time)\b",
     "upload": r"\b(?:upload\w*|stage|staging|copy (?:it )?to (?:the )?bucket)\b",
     "start_job": r"\b(?:start|launch|kick(?:ing)? off|submit|create)\w*\b.{0,40}\b(?:job|tuning|run)\b",
     "status": r"\b(?:status|how(?:'s| is) (?:it|that|the job|my job|job)|progress|doing|where (?:is|are) we|state of|"
-              r"how(?:'s| is| are)\b.{0,30}\b(?:going|coming along))\b",
+              r"how(?:'s| is| are)\b.{0,30}\b(?:going|coming along)|how long (?:did|has|have)\b)\b",
     "watch": r"\b(?:watch\w*|monitor\w*|wait (?:for|until)|follow|keep an eye)\b",
+    "health": r"\b(?:loss(?:es)?|(?:loss|learning|training) curves?|overfit\w*|anomal\w*|metrics|converg\w*|diverg\w*|"
+              r"healthy|health)\b",
     "cancel": r"\b(?:cancel\w*|abort\w*|kill|stop\s+(?:it|that|the job|this job|job|my job)\b)",
     "resume": r"\b(?:resume|restart|pick up|continue)\s+(?:it|that|the|this|my)?\s*(?:killed |failed |stopped |crashed )?"
               r"(?:job|training|run)\b|\b(?:resume|restart) (?:job|it)\b",
@@ -139,7 +144,8 @@ _PART_WORDS: dict[str, re.Pattern[str]] = {k: re.compile(v, re.I) for k, v in {
     "checkpoints": r"\b(?:checkpoints?|best epoch)\b",
     "compare": r"\b(?:compar\w* (?:it |the tuned model |them )?(?:with|to|against) (?:the )?base|tuned (?:vs\.?|versus|"
                r"against) base|base (?:vs\.?|versus) tuned|evaluat\w*|how good is|better than the base)\b",
-    "endpoint": r"\b(?:endpoint|test (?:it|the model|the tuned model)|ping|inference request)\b",
+    "endpoint": r"\b(?:endpoint|(?:test|try|ask|query|prompt) (?:it|(?:the|my) (?:(?:fine-?)?tuned |new )?model)|ping|"
+                r"inference request)\b",
     "report": r"\b(?:report|write[- ]?up|document\w*|summary)\b",
     "compare_jobs": r"\b(?:compare (?:the |my |these |both |all )?(?:jobs|runs)|which (?:job|run) (?:was|is) better|"
                     r"compare\s+job\s+(?:and|with|to|vs\.?)\s+job)\b",
@@ -164,8 +170,9 @@ _DATA_NOUNS = re.compile(r"\btrain(?:ing)?\s*(?:and|/|&)\s*(?:validation|val|tes
                          r"train|val) (?:set|split|file|data|examples?|half)\b|\binto train\b", re.I)
 _BARE_BUCKET = re.compile(r"\b(?:bucket\s+(?:called\s+|named\s+)?|use\s+)(?:gs://)?([a-z0-9][a-z0-9._-]*[a-z0-9])"
                           r"(?=\s+(?:instead|bucket|from now)|\s*$|\s*[.,;!])", re.I)
-_COST_QUESTION = re.compile(r"\bhow much|\bwhat (?:would|will|does|did) (?:it|this|that)? ?cost|\bcost of\b|"
-                            r"\bprice of\b|\bestimat", re.I)
+# "what would tuning gemini-3.5-flash on data.jsonl cost?", "how long will training take?": a question, not a request.
+_COST_QUESTION = re.compile(r"\bhow much|\bwhat (?:would|will|does|did)\b[^?!]{0,80}?\bcost\b|\bcost of\b|"
+                            r"\bprice of\b|\bestimat|\bhow long\b", re.I)
 # "can I tune gemini-2.5-flash?", "is X still tunable?": a question about a model, not a request to tune it.
 _MODEL_QUESTION = re.compile(r"\b(?:can|could) (?:i|we) (?:still )?(?:tune|use)\b|\bis \S+ (?:still )?"
                              r"(?:tunable|retired|available)\b", re.I)
@@ -175,6 +182,9 @@ _GO_ON = re.compile(r"\b(?:continue|go on|carry on|keep going|resume|proceed|go 
 # The file a preference request names: "preference-tune on prefs.jsonl", "DPO with pairs.jsonl".
 _PREFERENCE_FILE = re.compile(r"\b(?:preference|dpo|prefs?)\b[\w\s-]{0,40}?(?P<path>(?:gs://)?[\w~./\\-]*[\w-]\.jsonl)\b",
                               re.I)
+# A quoted prompt after "with", "ask it" or a colon: 'test it with "What is 2+2?"', "ask the model: 'Hi'".
+_PROMPT = re.compile(r"""(?:\bwith|\bask(?:ing)?(?: it| the(?: tuned)? model)?|:)\s*(?:the )?(?:prompt |question )?"""
+                     r"""(?:"([^"]+)"|“([^”]+)”|'(.+)'(?=\W*$))""", re.I)
 _PLACE_ONLY = re.compile(r"^\s*(?:please\s+)?(?:use|switch to|change to|set|go with|try)\b.*\b(?:instead|bucket|"
                          r"project|region|gs://)", re.I)
 
@@ -182,9 +192,10 @@ _PLACE_ONLY = re.compile(r"^\s*(?:please\s+)?(?:use|switch to|change to|set|go w
 def read_request(text: str, earlier: Iterable[Request] = (), latest_job: str | None = None) -> Request:
     """Read one message. `earlier` are the conversation's previous requests (their names fill in what this one
     leaves out: "now tune it with 2 epochs"); `latest_job` is what "it" / "that job" refers to."""
-    names = parse_goal(text)
-    job_ids = tuple(dict.fromkeys(m.group(1) for m in _JOB_ID.finditer(text)))
-    rest, constraints = _constraints(_PATH.sub(" ", _JOB_ID.sub(" JOB ", text)))
+    prompt, said = _prompt_in(text)  # the prompt's own words ask for nothing
+    names = parse_goal(said)
+    job_ids = tuple(dict.fromkeys(m.group(1) for m in _JOB_ID.finditer(said)))
+    rest, constraints = _constraints(_PATH.sub(" ", _JOB_ID.sub(" JOB ", said)))
     rest = _DATA_NOUNS.sub(" ", _correct_typos(rest))
     if not names.bucket and (m := _BARE_BUCKET.search(text)) and _PLACE_ONLY.search(text):
         names.bucket = f"gs://{m.group(1)}"
@@ -216,8 +227,17 @@ def read_request(text: str, earlier: Iterable[Request] = (), latest_job: str | N
     implied = not any(p.search(rest) for p in _PART_WORDS.values())
     return Request(text=text, parts=frozenset(parts), names=names, job_ids=job_ids,
                    constraints=tuple(constraints), understood=understood, settings_only=settings_only,
-                   implied=implied, preference=preference,
+                   implied=implied, preference=preference, prompt=prompt if "endpoint" in parts else None,
                    target=str(target) if (target := target_in_words(text)) is not None else None)
+
+
+def _prompt_in(text: str) -> tuple[str | None, str]:
+    """The quoted prompt of "test it with \"What is the capital of France?\"" and the message without it."""
+    for m in _PROMPT.finditer(text):
+        quoted = next(g for g in m.groups() if g is not None)
+        if not quoted.strip().lower().endswith(".jsonl"):  # a quoted file name is a file, not a prompt
+            return quoted.strip(), text[:m.start(m.lastindex)] + text[m.end(m.lastindex):]
+    return None, text
 
 
 def _constraints(text: str) -> tuple[str, list[Constraint]]:
@@ -271,7 +291,7 @@ def _settle(parts: set[str], names: Goal, about_job: bool, constraints: list[Con
         parts.discard(WORKFLOW)
         parts.add("start_job")
     if "environment" in parts and not names.training:
-        parts.discard(WORKFLOW)  # "is my setup OK for tuning?"
+        parts -= {WORKFLOW, "health"}  # "is my setup OK for tuning?", "is my setup healthy?"
     if "estimate" in parts and _COST_QUESTION.search(text):
         parts.discard(WORKFLOW)  # "how much would it cost to tune ...?"
     if "status" in parts and not names.training:
@@ -282,7 +302,9 @@ def _settle(parts: set[str], names: Goal, about_job: bool, constraints: list[Con
         parts.discard("validate")
         if not parts & (JOB_PARTS | {"compare_jobs", "spent"}):
             parts.add("status")
-    if "status" in parts and "watch" in parts:
+    if "watch" in parts:
+        parts -= {"status", "health"}  # watching to the end reports the state and the health
+    if "health" in parts:
         parts.discard("status")
     if WORKFLOW in parts and ruled_out_training:
         parts.discard(WORKFLOW)

@@ -51,6 +51,8 @@ CORPUS = [
     ("Estimate cost: {train}, 4 epochs", {"estimate_cost"}, {CREATE}, 0),
     ("what will this cost? {train}", {"estimate_cost"}, {CREATE}, 0),
     ("estimte the cost of {train}", {"estimate_cost"}, {CREATE}, 0),
+    ("what would tuning gemma-3-270m on {train} cost?", {"estimate_cost"}, {CREATE, "upload_to_gcs"}, 0),
+    ("how long will training take on {train}?", {"estimate_cost"}, {CREATE, "upload_to_gcs", "split_dataset"}, 0),
     # Environment and jobs
     ("is my setup OK for tuning?", {"check_environment"}, {CREATE, "validate_dataset"}, 0),
     ("check my environment", {"check_environment"}, {CREATE}, 0),
@@ -81,6 +83,9 @@ CORPUS = [
     ("resume that job", {"resume_job"}, {CREATE}, 1),  # it is still running: nothing to resume, said so
     ("write the report", {"write_report"}, {CREATE}, 0),
     ("list the checkpoints of it", {"list_checkpoints"}, {CREATE}, 0),
+    ("show me the loss curve", {"poll_metrics"}, {CREATE, "get_job"}, 0),
+    ("are there any anomalies or overfitting in it?", {"poll_metrics"}, {CREATE, "validate_dataset"}, 0),
+    ("how long did the job take?", {"get_job"}, {CREATE, "estimate_cost"}, 0),
     (f"compare {JOB} and {JOB2}", {"compare_jobs"}, {CREATE}, 0),
     ("serve it", set(), {CREATE}, 0),
     # Starting a job without waiting, and the whole workflow with limits
@@ -382,3 +387,50 @@ def test_in_an_empty_workspace_a_job_request_asks_which_job(workspace):
     agent.ctx._backends["local"] = TuningFake()
     assert not drive(agent, "write a report", console).ok
     assert "which job?" in out.getvalue().lower() and "No job named" not in out.getvalue()
+
+
+@pytest.mark.parametrize("text, parts, prompt", [
+    ('test my tuned model with "What is the capital of France?"', {"endpoint"}, "What is the capital of France?"),
+    ('ask it: "How do I train a dog for 3 epochs?"', {"endpoint"}, "How do I train a dog for 3 epochs?"),
+    ("try the tuned model with 'What's up?'", {"endpoint"}, "What's up?"),
+    ("test it", {"endpoint"}, None),
+    ('validate with "data.jsonl"', {"validate"}, None),  # a quoted file is a file
+])
+def test_a_quoted_prompt_is_what_the_endpoint_is_asked_and_asks_nothing_itself(text, parts, prompt):
+    from agent.request import read_request
+
+    request = read_request(text, latest_job=JOB)
+    assert set(request.parts) == parts and request.prompt == prompt
+    assert request.names.epochs is None and request.names.training in (None, "data.jsonl")
+
+
+def test_testing_the_tuned_model_with_a_prompt_shows_its_answer(workspace):
+    fake = TuningFake()
+    done = "local-20261206-090000-0b0b0b"
+    fake.add_job(done, [JobState.SUCCEEDED], endpoint=f"{done}/checkpoint-1")
+    fake.answers[f"{done}/checkpoint-1"] = {"What is the capital of France?": '{"capital": "Paris"}'}
+    workspace.record_job(fake.jobs[done].info)
+    out = io.StringIO()
+    console = Console(out=out, color=False, can_ask=False)
+    text = 'test my tuned model with "What is the capital of France?"'
+    agent = open_agent(model="planner", backend="local", yes=True, console=console, workspace=workspace, goal=text)
+    agent.ctx._backends["local"] = fake
+    assert drive(agent, text, console).ok, out.getvalue()[-2000:]
+    calls = [b["input"] for m in agent.messages if m["role"] == "assistant" for b in m["content"]
+             if b["type"] == "tool_use"]
+    assert calls == [{"job_id": done, "prompts": ["What is the capital of France?"], "n": 1}]
+    assert """- 'What is the capital of France?' → '{"capital": "Paris"}'""" in out.getvalue()
+
+
+def test_every_help_line_is_itself_understood():
+    """What "help" shows as examples is read as the request it shows, never as "not understood"."""
+    import re
+
+    from agent.request import HELP, read_request
+
+    quoted = [q for line in HELP for q in re.findall(r'"([^"]+)"', line)]
+    assert len(quoted) >= 15
+    for text in quoted:
+        request = read_request(text, latest_job=JOB)
+        assert request.understood and "workflow" not in request.parts, text
+    assert read_request("Test it with 'What is 2+2?'", latest_job=JOB).prompt == "What is 2+2?"

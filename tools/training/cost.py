@@ -11,6 +11,7 @@ from tools.context import ToolContext
 from tools.errors import ToolError, ToolInput
 from tools.registry import tool
 from tools.spend.prices import is_yours
+from tools.training.hyperparams import LOCAL_TOKENS_PER_SECOND
 
 PRICE_PAGE = "https://cloud.google.com/vertex-ai/generative-ai/pricing"
 
@@ -29,6 +30,8 @@ class CostEstimate(BaseModel):
     per_request_usd: float | None = Field(None, description="one inference request of the average size")
     requests_per_month: int | None = None
     monthly_inference_usd: float | None = None
+    training_minutes: float | None = Field(None, description="local backend only, at the training speed measured on "
+                                           "2 CPU cores; Vertex AI publishes no training time")
     price_source: str = ""
     price_as_of: str = ""
     tokens_estimated: bool = False
@@ -54,13 +57,15 @@ def training_cost(base_model: str, tokens_per_epoch: int | None, epochs: int | N
         notes.append(f"Google has published no tuning price for {model.id} that we could confirm; check {PRICE_PAGE}.")
     if tokens_estimated:
         notes.append("The token count is an estimate (about 4 characters a token), not the Gemma 3 tokenizer's.")
+    minutes = None
     if model.backend == "local":
         notes.append("Local training runs on this machine: no charge.")
+        minutes = round(billable / LOCAL_TOKENS_PER_SECOND / 60, 1) if billable is not None else None
     return CostEstimate(
         base_model=model.id, tokens_per_epoch=tokens_per_epoch, epochs=epochs,
         epochs_source="given" if epochs is not None else "service", billable_training_tokens=billable,
         price_per_m_training_tokens=price, training_cost_usd=cost, per_epoch_usd=per_epoch,
-        price_source=model.source, price_as_of=model.as_of, tokens_estimated=tokens_estimated,
+        price_source=model.source, price_as_of=model.as_of, tokens_estimated=tokens_estimated, training_minutes=minutes,
         summary=_training_summary(model, tokens_per_epoch, epochs, price, cost, per_epoch, tokens_estimated),
         notes=notes,
     )
@@ -176,8 +181,11 @@ def _training_summary(model: ModelInfo, tokens: int | None, epochs: int | None, 
     basis = (f"your price, {dated}" if is_yours(model.source) else f"prices {dated}") + \
         (", estimated token count" if estimated else "")
     if model.backend == "local" and price == 0:
-        passes = f"{tokens:,} tokens x {epochs} epochs" if tokens is not None and epochs is not None else "any size"
-        return f"$0.00: {model.id} trains on this machine, free ({passes})."
+        if tokens is None or epochs is None:
+            return f"$0.00: {model.id} trains on this machine, free."
+        minutes = tokens * epochs / LOCAL_TOKENS_PER_SECOND / 60
+        return (f"$0.00: {model.id} trains on this machine, free ({tokens:,} tokens x {epochs} epochs: about "
+                f"{max(minutes, 1):,.0f} min at the {LOCAL_TOKENS_PER_SECOND} tokens/s measured on 2 CPU cores).")
     if tokens is None:
         known = f"${price:.2f} per 1M training tokens" if price is not None else "price unknown"
         return f"Training tokens unknown (validate the dataset first); {model.id}: {known} ({basis})."
