@@ -100,11 +100,8 @@ class Agent:
         answering = "?" in self._last_text()
         self.transcript.append({"role": "user", "content": goal})
         request = self.conversation.read(goal, answering=answering)
-        if (job := self.conversation.assumed) is not None and request.job_id == job.job_id:
-            created = f", created {job.created_at.astimezone():%Y-%m-%d %H:%M}" if job.created_at else ""
-            self.ui.notice(f"No job named, so I take the latest in this workspace: {job.job_id} ({job.base_model}, "
-                           f"{job.state}{created}). Name another to change it.")
-            self.conversation.assumed = None
+        if self.conversation.assumption:  # "write the report" with no job named: which job, said before it runs
+            self.ui.notice(self.conversation.assumption)
         self._since = len(self.transcript.evidence.records)
         self._follow_place(request)
         if request.target is not None:  # "target exact match 0.9": measure_base reads it

@@ -5,7 +5,7 @@ The whole workflow is the planner's own phases (agent/models/planner.py)."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
 from agent.goal import MODEL_NAME
@@ -34,6 +34,7 @@ _TOOLS: dict[str, tuple[str, str | None]] = {
     "cancel": ("cancel_job", "job"),
     "resume": ("resume_job", "job"),
     "checkpoints": ("list_checkpoints", "job"),
+    "serve": ("get_job", "job"),  # what serves it depends on its backend and state
     "compare": ("compare_models", "job"),
     "endpoint": ("test_endpoint", "job"),
     "report": ("write_report", "job"),
@@ -44,6 +45,8 @@ _TOOLS: dict[str, tuple[str, str | None]] = {
 
 
 _TUNED = re.compile(r"\b(?:tuned|my) models?\b", re.I)
+_BEST = re.compile(r"\b(?:best|choose|pick|select)\b", re.I)
+_CHOOSE = re.compile(r"\b(?:use|choose|pick|select|switch to|make it|set)\b", re.I)
 _HOW_LONG = re.compile(r"\bhow long\b|\bhow much time\b", re.I)
 
 
@@ -57,9 +60,11 @@ def answer_parts(plan: Plan, request: Request) -> list[dict[str, Any]]:
     if "retune" in request.parts:
         return _retune(plan, request)
     for part in sorted(request.parts, key=_order):
-        if part in ("serve", "help", "thanks", "delete"):  # answered in words, by the closing text
+        if part in ("help", "thanks", "delete", "budget"):  # answered in words, by the closing text
             continue
         tool, needs = _TOOLS[part]
+        if part == "checkpoints" and _BEST.search(request.text):
+            tool = "choose_checkpoint"  # "use the best checkpoint", "which checkpoint is best?"
         if _answered(plan, tool):
             continue
         if needs == "file" and not plan.goal.training:
@@ -105,6 +110,9 @@ def _arguments(plan: Plan, request: Request, part: str, tool: str) -> dict[str, 
         "report": {"job_ids": [job]},
         "endpoint": {"job_id": job, **({"prompts": [request.prompt], "n": 1} if request.prompt else {})},
         "health": {"job_id": job, "timeout_s": 1},  # the curves so far, without waiting for the end
+        # "use the best checkpoint" makes it the default; "which checkpoint is best?" only asks
+        "checkpoints": {"job_id": job, **({"set_default": bool(_CHOOSE.search(request.text))}
+                                          if tool == "choose_checkpoint" else {})},
         # Continuing from the job the message names ("from it"), else from the base model.
         "preference": {"path": request.preference, "base_model": plan.base_model, "source_model": job,
                        "backend": plan.backend, "wait": True},
@@ -179,15 +187,28 @@ def _asked_model(plan: Plan, out: Any) -> str:
     return f"{row.id} is {row.status} ({row.lifecycle.retirement}) and can no longer be tuned{use}.\n"
 
 
+def _serving(job: JobInfo | None, target: str) -> str:
+    """Where the tuned model answers: Vertex AI deploys it with the job; a local one is served by `gto serve`."""
+    if job is not None and job.backend != "local":
+        if job.state != "SUCCEEDED" or not job.endpoint:
+            return f"Vertex AI deploys the tuned model when the job succeeds (it is {job.state} now)."
+        return (f"Vertex AI deployed it when the job succeeded: call the endpoint {job.endpoint} (\"test it with "
+                "'a prompt'\" sends it one; the report has code examples).")
+    return (f"To serve it, run `gto serve {target}` in a terminal: it answers the Gemini generateContent API on this "
+            "machine until Ctrl-C.")
+
+
 def _job_line(job: JobInfo) -> str:
-    """One line of a job: "Job X: RUNNING, step 17 of 81, for 4 min." or "Job X: SUCCEEDED in 6 min."."""
-    line = f"Job {job.job_id}: {job.state}"
+    """One line of a job: "Job X (M): RUNNING, step 17 of 81, started 2026-12-07 12:53 UTC." or "Job X (M): SUCCEEDED
+    in 6 min."."""
+    line = f"Job {job.job_id} ({job.base_model}): {job.state}"
     if not job.state.ended and job.completed_steps and job.total_steps:
         line += f", step {job.completed_steps} of {job.total_steps}"
-    if job.started_at:
-        minutes = ((job.ended_at or datetime.now(UTC)) - job.started_at).total_seconds() / 60
-        line += f" {'in' if job.ended_at else 'for'} {_duration(minutes)}"
-    return line + "."
+    if job.started_at and job.ended_at:
+        line += f" in {_duration((job.ended_at - job.started_at).total_seconds() / 60)}"
+    elif job.started_at:  # a clock time, not "for 4 min": the line is kept in the transcript and replayed
+        line += f", started {job.started_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+    return line + "." + (f" {'Error: ' if job.state == 'FAILED' else ''}{job.error}" if job.error else "")
 
 
 def _duration(minutes: float) -> str:
@@ -229,6 +250,12 @@ def _closing(plan: Plan, request: Request) -> str:
             elif _HOW_LONG.search(request.text):
                 lines.append("Training time: Vertex AI publishes none for a tuning job; once it runs, \"how is it "
                              "doing?\" shows its progress.")
+        elif s.name == "choose_checkpoint":
+            if not out.is_default:
+                then = " Say \"use the best checkpoint\" to make it the default."
+            else:
+                then = f" It is {'now' if s.input.get('set_default') else 'already'} the default: {out.endpoint}."
+            lines.append(f"Best checkpoint of {out.job_id}: {out.reason.rstrip('.')}.{then}")
         elif s.name in ("get_job", "cancel_job", "poll_metrics", "resume_job"):
             lines.append(_job_line(job_of(out)))
             if s.name == "poll_metrics":
@@ -295,9 +322,12 @@ def _closing(plan: Plan, request: Request) -> str:
                      "it, the tuned-versus-base comparison and the report; anything that costs money is asked "
                      "first. Ask in plain words, for example:\n" + "\n".join(f"- {e}" for e in (*EXAMPLES, *HELP)))
     if "serve" in request.parts:
-        target = request.job_id or "JOB"
-        lines.append(f"To serve it, run `gto serve {target}` in a terminal: it answers the Gemini generateContent "
-                     "API on this machine until Ctrl-C.")
+        fetched = next((job_of(s.output) for s in reversed(seen) if s.name == "get_job"), None)
+        lines.append(_serving(fetched, request.job_id or "JOB"))
+    if "budget" in request.parts:
+        lines.append("A budget is given per run: `gto run \"...\" --budget 5` or `gto chat --budget 5`, or "
+                     "GTO_BUDGET=5 in the environment for every run. A billable step that would pass it is refused "
+                     "before it starts; `gto spend` shows what is spent so far.")
     if request.parts & {"validate", "estimate", "recommend"} and not request.parts & JOB_PARTS:
         lines.append("Nothing was tuned. Ask me to tune when you are ready.")
     return " ".join(lines) or "Done."

@@ -16,12 +16,13 @@ from tools.backends.base import JobInfo
 from tools.evaluation.targets import target_in_words
 
 # The parts of the workflow a message can ask for, in the order the workflow runs them.
-PARTS = ("thanks", "help", "delete", "models", "spent", "environment", "validate", "fix", "split", "recommend",
-         "estimate", "upload", "start_job", "status", "watch", "health", "cancel", "resume", "retune", "checkpoints", "compare",
-         "endpoint", "preference", "report", "compare_jobs", "list_jobs", "serve")
+PARTS = ("thanks", "help", "delete", "models", "spent", "budget", "environment", "validate", "fix", "split",
+         "recommend", "estimate", "upload", "start_job", "status", "watch", "health", "cancel", "resume", "retune",
+         "checkpoints", "compare", "endpoint", "preference", "report", "compare_jobs", "list_jobs", "serve")
 WORKFLOW = "workflow"
 # Parts that are about one job: "it" / "that job" means the latest job of the conversation.
-JOB_PARTS = {"status", "watch", "health", "cancel", "resume", "retune", "checkpoints", "compare", "endpoint", "report", "serve"}
+JOB_PARTS = {"status", "watch", "health", "cancel", "resume", "retune", "checkpoints", "compare", "endpoint", "report",
+             "serve"}
 
 EXAMPLES = (
     '"Is examples/data/train.jsonl ready for tuning? Don\'t train yet."',
@@ -116,6 +117,8 @@ _PART_WORDS: dict[str, re.Pattern[str]] = {k: re.compile(v, re.I) for k, v in {
     "spent": r"\b(?:(?:how much|what) (?:have|has|did) (?:i|we|it|this|that|my|the)\b.{0,25}?\b(?:spen[dt]|cost)|"
              r"spen[dt] so far|my (?:spend\w*|bill)|(?:show|see|list) (?:me )?(?:the |my )?(?:spend\w*|ledger|costs so "
              r"far)|total spend\w*|spending|ledger)\b",
+    "budget": r"\b(?:(?:set|change|raise|lower|increase|decrease|put)\b.{0,15}\b(?:budget|spending limit)|(?:budget|"
+              r"spending limit) (?:of|to|at)\b|max(?:imum)? spend|what(?:'s| is) (?:my|the) budget)",
     "models": r"\b(?:(?:what|which) (?:base |gemini |tunable |tuned )?models|(?:list|show|see)(?: me)? (?:the |all |my )?"
               r"(?:base |tunable |available |supported |tuned |gemini )?models|models (?:can|could|do) i|(?:available|"
               r"tunable|supported|tuned) models|models? (?:are|is) (?:retir\w+|deprecated|available|tunable))\b",
@@ -132,7 +135,11 @@ _PART_WORDS: dict[str, re.Pattern[str]] = {k: re.compile(v, re.I) for k, v in {
     "upload": r"\b(?:upload\w*|stage|staging|copy (?:it )?to (?:the )?bucket)\b",
     "start_job": r"\b(?:start|launch|kick(?:ing)? off|submit|create)\w*\b.{0,40}\b(?:job|tuning|run)\b",
     "status": r"\b(?:status|how(?:'s| is) (?:it|that|the job|my job|job)|progress|doing|where (?:is|are) we|state of|"
-              r"how(?:'s| is| are)\b.{0,30}\b(?:going|coming along)|how long (?:did|has|have)\b)\b",
+              r"how(?:'s| is| are)\b.{0,30}\b(?:going|coming along)|how long (?:did|has|have)\b|what (?:base )?model "
+              r"(?:did|does|is)\b.{0,20}\b(?:it|job|use|using)|tell me (?:more )?about (?:it|that job|the job|my job|"
+              r"JOB)|"
+              r"details (?:of|about|on) (?:it|that job|the job|my job|JOB)|why did (?:it|that job|the job|my job|JOB) "
+              r"fail)\b",
     "watch": r"\b(?:watch\w*|monitor\w*|wait (?:for|until)|follow|keep an eye)\b",
     "health": r"\b(?:loss(?:es)?|(?:loss|learning|training) curves?|overfit\w*|anomal\w*|metrics|converg\w*|diverg\w*|"
               r"healthy|health)\b",
@@ -147,11 +154,12 @@ _PART_WORDS: dict[str, re.Pattern[str]] = {k: re.compile(v, re.I) for k, v in {
     "endpoint": r"\b(?:endpoint|(?:test|try|ask|query|prompt) (?:it|(?:the|my) (?:(?:fine-?)?tuned |new )?model)|ping|"
                 r"inference request)\b",
     "report": r"\b(?:report|write[- ]?up|document\w*|summary)\b",
-    "compare_jobs": r"\b(?:compare (?:the |my |these |both |all )?(?:jobs|runs)|which (?:job|run) (?:was|is) better|"
-                    r"compare\s+job\s+(?:and|with|to|vs\.?)\s+job)\b",
+    "compare_jobs": r"\b(?:compare (?:all )?(?:the |my |these |both )?(?:(?:last|latest|recent|newest) )?(?:two |three |"
+                    r"four |five |\d+ )?(?:tuning )?(?:jobs|runs)|which (?:job|run) (?:was|is) (?:better|best)|which of (?:my|"
+                    r"the|these|all) (?:tuning )?(?:jobs|runs)|compare\s+job\s+(?:and|with|to|vs\.?)\s+job)\b",
     "list_jobs": r"\b(?:(?:what|which) jobs|jobs (?:do i have|are there|are running)|(?:show|list|what are|see|which are)\s+(?:me\s+)?(?:all\s+)?(?:my\s+|the\s+)?(?:tuning\s+)?"
                  r"jobs|my jobs|jobs list|list jobs)\b",
-    "serve": r"\b(?:serve|serving|host it|run (?:it|the model) locally)\b",
+    "serve": r"\b(?:serve|serving|host it|run (?:it|the model) locally|deploy\w*)\b",
     "preference": r"\b(?:preference[- ]?(?:tun\w*|optimi[sz]\w*|train\w*|job)|dpo)\b",
     WORKFLOW: r"\b(?:tune|tuning|fine[- ]?tun\w*|train|training|finetun\w*|whole workflow|end[- ]to[- ]end|"
               r"retrain|re-?tune)\b",
@@ -273,10 +281,12 @@ def _settle(parts: set[str], names: Goal, about_job: bool, constraints: list[Con
         parts &= {"help", "thanks"}
     if "delete" in parts:
         parts &= {"delete"}  # "delete my jobs": answered in words, never by listing or cancelling them
+    if "budget" in parts:
+        parts &= {"budget"}  # "set a budget of $5": a flag or GTO_BUDGET, answered in words
     if "spent" in parts:
         parts -= {"estimate", "status", WORKFLOW}  # "what did my last run cost?": the ledger, not a new estimate
     if "compare_jobs" in parts:
-        parts -= {"compare", WORKFLOW}
+        parts -= {"compare", WORKFLOW, "list_jobs"}
     if "list_jobs" in parts:
         parts -= {"status", WORKFLOW}
     if "cancel" in parts:
@@ -332,9 +342,11 @@ class Conversation:
 
     requests: list[Request] = field(default_factory=list)
     latest_job: str | None = None
-    # Before the conversation names a job, "it" / "that job" / "write the report" mean the workspace's latest: said to
-    # the person the first time it is used.
+    # Before the conversation names a job, "it" / "that job" / "write the report" mean the workspace's latest, and
+    # "compare my last two jobs" its newest two: said to the person (`assumption`) the first time it is used.
     assumed: JobInfo | None = None
+    recent: tuple[str, ...] = ()
+    assumption: str | None = None  # what the latest message was taken to mean, for the person to read
 
     def assume(self, jobs: list[JobInfo]) -> None:
         """Take the workspace's latest job (newest first in `jobs`) as "it": a running one before any that ended,
@@ -342,6 +354,7 @@ class Conversation:
         if self.latest_job is None and jobs:
             self.assumed = next((j for j in jobs if not j.state.ended), jobs[0])
             self.latest_job = self.assumed.job_id
+            self.recent = tuple(j.job_id for j in jobs)
 
     def read(self, text: str, answering: bool = False) -> Request:
         """Read the next message; `answering`: it replies to a question the agent asked, so a reply that names no
@@ -357,6 +370,17 @@ class Conversation:
             # request, with what this message adds.
             request = replace(before, text=text, names=request.names,
                               constraints=before.constraints + request.constraints)
+        self.assumption = None
+        if "compare_jobs" in request.parts and not request.job_ids and len(self.recent) > 1:
+            n = min(_count(text), len(self.recent))
+            request = replace(request, job_ids=self.recent[:n])
+            which = f"all {n}" if n == len(self.recent) else f"the latest {n}"
+            self.assumption = f"No jobs named, so I compare {which} in this workspace: {', '.join(request.job_ids)}."
+        elif (job := self.assumed) is not None and request.job_id == job.job_id:
+            created = f", created {job.created_at.astimezone():%Y-%m-%d %H:%M}" if job.created_at else ""
+            self.assumption = (f"No job named, so I take the latest in this workspace: {job.job_id} "
+                               f"({job.base_model}, {job.state}{created}). Name another to change it.")
+            self.assumed = None
         self.requests.append(request)
         if request.job_id:
             self.latest_job = request.job_id
@@ -365,6 +389,21 @@ class Conversation:
     @property
     def current(self) -> Request | None:
         return self.requests[-1] if self.requests else None
+
+
+_COUNT = re.compile(r"\b(?:last|latest|recent|newest)\s+(\d+|two|three|four|five)\b|\b(all)\b", re.I)
+_NUMBERS = {"two": 2, "three": 3, "four": 4, "five": 5}
+
+
+def _count(text: str) -> int:
+    """How many jobs "compare my last three jobs" means: 2 unless said, every one for "all" or "the best"."""
+    m = _COUNT.search(text)
+    if m is None:
+        return 1_000 if re.search(r"\bbest\b", text, re.I) else 2
+    if m.group(2):
+        return 1_000
+    word = m.group(1).lower()
+    return max(2, int(word) if word.isdigit() else _NUMBERS[word])
 
 
 def _job_in(content: Any) -> str | None:

@@ -84,6 +84,10 @@ CORPUS = [
     ("write the report", {"write_report"}, {CREATE}, 0),
     ("list the checkpoints of it", {"list_checkpoints"}, {CREATE}, 0),
     ("show me the loss curve", {"poll_metrics"}, {CREATE, "get_job"}, 0),
+    ("what base model did it use?", {"get_job"}, {CREATE, "list_models"}, 0),
+    ("why did my job fail?", {"get_job"}, {CREATE}, 0),
+    ("deploy it", {"get_job"}, {CREATE, "test_endpoint"}, 0),
+    ("set a budget of $5", set(), {"estimate_cost", CREATE}, 0),
     ("are there any anomalies or overfitting in it?", {"poll_metrics"}, {CREATE, "validate_dataset"}, 0),
     ("how long did the job take?", {"get_job"}, {CREATE, "estimate_cost"}, 0),
     (f"compare {JOB} and {JOB2}", {"compare_jobs"}, {CREATE}, 0),
@@ -224,7 +228,7 @@ def test_a_chat_starts_a_job_asks_its_status_cancels_it_and_changes_bucket(files
     asked = [m["content"] for m in agent.messages if m["role"] == "user" and isinstance(m["content"], str)]
     assert not any(a.startswith("Some success criteria") for a in asked)  # a chat is never nudged
     text = out.getvalue()
-    assert f"{job_id}: CANCELLED" in text or f"Job {job_id}: CANCELLED" in text
+    assert f"Job {job_id} (gemma-3-270m): CANCELLED" in text
     assert "Using bucket my-other-bucket from now on." in text and agent.ctx.settings.bucket == "my-other-bucket"
     assert "did not understand" in text
 
@@ -434,3 +438,31 @@ def test_every_help_line_is_itself_understood():
         request = read_request(text, latest_job=JOB)
         assert request.understood and "workflow" not in request.parts, text
     assert read_request("Test it with 'What is 2+2?'", latest_job=JOB).prompt == "What is 2+2?"
+
+
+def test_latest_jobs_are_compared_and_the_best_checkpoint_asked_about_or_chosen(workspace):
+    """"compare my last two jobs" with none named: the workspace's newest two, said first. "Which checkpoint is
+    best?" only asks; "use the best checkpoint" makes it the default."""
+    from datetime import UTC, datetime
+
+    from agent.runs import attempt
+
+    fake = TuningFake()
+    oldest, older, newer = (f"local-2026120{day}-120000-0a0a0{day}" for day in (1, 5, 6))
+    for day, job_id in ((1, oldest), (5, older), (6, newer)):
+        fake.add_job(job_id, [JobState.SUCCEEDED], created_at=datetime(2026, 12, day, 12, tzinfo=UTC),
+                     checkpoints=fake_backend.checkpoints(job_id, [10, 20]), endpoint=f"{job_id}/checkpoint-2")
+        workspace.record_job(fake.jobs[job_id].info)
+    out = io.StringIO()
+    console = Console(out=out, color=False, can_ask=False)
+    agent = open_agent(model="planner", backend="local", yes=True, console=console, workspace=workspace,
+                       interactive=True, goal="(chat)")
+    agent.ctx._backends["local"] = fake
+    for text in ("compare my last two jobs", "which checkpoint is best?", "use the best checkpoint"):
+        assert attempt(agent, text, "again").status == "succeeded", out.getvalue()[-2000:]
+    calls = [(b["name"], b["input"]) for m in agent.messages if m["role"] == "assistant" for b in m["content"]
+             if b["type"] == "tool_use"]
+    assert calls == [("compare_jobs", {"job_ids": [newer, older]}),
+                     ("choose_checkpoint", {"job_id": newer, "set_default": False}),
+                     ("choose_checkpoint", {"job_id": newer, "set_default": True})]
+    assert f"No jobs named, so I compare the latest 2 in this workspace: {newer}, {older}." in out.getvalue()
