@@ -193,6 +193,10 @@ _PREFERENCE_FILE = re.compile(r"\b(?:preference|dpo|prefs?)\b[\w\s-]{0,40}?(?P<p
 # A quoted prompt after "with", "ask it" or a colon: 'test it with "What is 2+2?"', "ask the model: 'Hi'".
 _PROMPT = re.compile(r"""(?:\bwith|\bask(?:ing)?(?: it| the(?: tuned)? model)?|:)\s*(?:the )?(?:prompt |question )?"""
                      r"""(?:"([^"]+)"|“([^”]+)”|'(.+)'(?=\W*$))""", re.I)
+# "is data.jsonl ready for tuning?", "does it look ok for training?", "can I use data.jsonl to fine-tune?": a question
+# about the file, answered by checking it. ("Can you tune ...?" and "do a tuning run" are requests.)
+_CHECK_QUESTION = re.compile(r"^\W*(?:is|are|does|should|do(?!\s+(?:a|an|the|it|my|some|one)\b)|(?:can|could) (?:i|we)"
+                             r" use|(?:will|would)\b(?!\s+you\b))", re.I)
 _PLACE_ONLY = re.compile(r"^\s*(?:please\s+)?(?:use|switch to|change to|set|go with|try)\b.*\b(?:instead|bucket|"
                          r"project|region|gs://)", re.I)
 
@@ -316,6 +320,8 @@ def _settle(parts: set[str], names: Goal, about_job: bool, constraints: list[Con
         parts -= {"status", "health"}  # watching to the end reports the state and the health
     if "health" in parts:
         parts.discard("status")
+    if WORKFLOW in parts and names.training and _CHECK_QUESTION.search(text):
+        parts = (parts - {WORKFLOW}) | {"validate"}  # a question about the data, not a request to tune it
     if WORKFLOW in parts and ruled_out_training:
         parts.discard(WORKFLOW)
     if WORKFLOW in parts:

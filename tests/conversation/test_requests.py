@@ -39,6 +39,11 @@ CORPUS = [
     ("is {messy} ok?", {"validate_dataset"}, {CREATE, "fix_dataset"}, 0),
     ("Validate {train} with {val} as the validation set, no training", {"validate_dataset"}, {CREATE}, 0),
     ("dry run on {train}", {"validate_dataset"}, {CREATE}, 0),
+    ("is {train} ready for tuning?", {"validate_dataset"}, {CREATE, "upload_to_gcs", "split_dataset"}, 0),
+    ("is {train} good for fine-tuning?", {"validate_dataset"}, {CREATE, "upload_to_gcs"}, 0),
+    ("does {train} look ok for training?", {"validate_dataset"}, {CREATE, "upload_to_gcs"}, 0),
+    ("can I use {train} to tune gemma-3-270m?", {"validate_dataset"}, {CREATE, "upload_to_gcs"}, 0),
+    ("will {train} work for tuning?", {"validate_dataset"}, {CREATE, "upload_to_gcs"}, 0),
     # Repair, split, settings, cost
     ("fix {messy}", {"fix_dataset"}, {CREATE, "upload_to_gcs"}, 0),
     ("repair {messy} please, it's in openai format", {"fix_dataset"}, {CREATE}, 0),
@@ -97,6 +102,7 @@ CORPUS = [
     ("start tuning {train}, don't wait for it", {CREATE}, {"poll_metrics", "compare_models"}, 0),
     ("Tune gemma-3-270m on {train}, validate with {val}, 1 epoch, no comparison",
      {"validate_dataset", CREATE, "poll_metrics", "test_endpoint", "write_report"}, {"compare_models"}, None),
+    ("can you tune gemma-3-270m on {train} with {val} for 1 epoch?", {CREATE, "poll_metrics"}, set(), None),
     ("tune on {train} with {val} for 1 epoch", {"validate_dataset", "upload_to_gcs", CREATE, "poll_metrics",
                                                 "compare_models", "test_endpoint", "write_report"}, set(), None),
     # "it" is the latest job, still running: preference tuning cannot continue from it yet, and says so
