@@ -205,3 +205,9 @@ def test_health_is_unknown_without_data():
     health = assess_health({}, [])
     assert (health.convergence_ok, health.generalization_ok) == (None, None)
     assert "no metrics yet" in health.summary
+
+
+def test_a_few_points_are_too_few_to_judge_and_said_so():
+    health = assess_health({TRAIN_LOSS: points([1.18, 0.27])}, [])
+    assert health.convergence_ok is None
+    assert health.summary == "Too early to judge convergence: only 2 train-loss points so far (last 0.27); 5 are needed."

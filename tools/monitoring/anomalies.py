@@ -349,6 +349,9 @@ def assess_health(series: dict[str, list[MetricPoint]], anomalies: Sequence[Anom
             generalization = evals[0].value <= GAP_RATIO * level + GAP_ABSOLUTE
             parts.append(f"one evaluation: eval loss {evals[0].value:.3g} against train loss {level:.3g}"
                          + ("" if generalization else " (a wide generalization gap)"))
+    if not parts and train:  # a few points: say so, rather than "no metrics"
+        parts.append(f"only {len(train)} train-loss point{'s' if len(train) != 1 else ''} so far (last "
+                     f"{train[-1].value:.3g}); 5 are needed")
     verdict = {True: "healthy convergence", False: "not converging", None: "too early to judge convergence"}
     head = verdict[convergence]
     notes = [_note(a) for a in anomalies if a.severity != "info"]
