@@ -195,7 +195,7 @@ def _serving(job: JobInfo | None, target: str) -> str:
         return (f"Vertex AI deployed it when the job succeeded: call the endpoint {job.endpoint} (\"test it with "
                 "'a prompt'\" sends it one; the report has code examples).")
     return (f"To serve it, run `gto serve {target}` in a terminal: it answers the Gemini generateContent API on this "
-            "machine until Ctrl-C.")
+            "machine until Ctrl-C. The report (\"write the report\") has the code that calls it.")
 
 
 def _job_line(job: JobInfo) -> str:

@@ -126,7 +126,8 @@ _PART_WORDS: dict[str, re.Pattern[str]] = {k: re.compile(v, re.I) for k, v in {
                    r"ready to tune|can i tune)\b",
     "validate": r"\b(?:validat\w*|check\w*|verif\w*|lint|inspect|look (?:at|over)|problems?|errors?|issues|valid|"
                 r"ready|well[- ]formed|sane|ok\b|okay)\b",
-    "fix": r"\b(?:fix(?!ed)\w*|repair(?!ed)\w*|clean(?:\s*up)?|convert\w*)\b",
+    "fix": r"\b(?:fix(?!ed)\w*|repair(?!ed)\w*|clean(?:\s*up)?|convert\w*|(?:remove|drop) (?:the )?duplicates|"
+           r"dedup\w*)\b",
     "split": r"\b(?:split\w*|hold(?:ing)?[- ]?out|holdout)\b",
     "recommend": r"\b(?:recommend\w*|hyper-?param\w*|suggest\w*|which settings|what settings|how many epochs|"
                  r"learning rate should)\b",
@@ -139,7 +140,9 @@ _PART_WORDS: dict[str, re.Pattern[str]] = {k: re.compile(v, re.I) for k, v in {
               r"(?:did|does|is)\b.{0,20}\b(?:it|job|use|using)|tell me (?:more )?about (?:it|that job|the job|my job|"
               r"JOB)|"
               r"details (?:of|about|on) (?:it|that job|the job|my job|JOB)|why did (?:it|that job|the job|my job|JOB) "
-              r"fail)\b",
+              r"fail|what went wrong|what happened|(?:has|have|is|did) (?:it|that job|the job|my job|JOB|(?:the |my )?"
+              r"(?:training|tuning)(?: job)?) (?:finished|finish|done|completed?|ended|over)|finished (?:training|tuning)"
+              r" yet)\b",
     "watch": r"\b(?:watch\w*|monitor\w*|wait (?:for|until)|follow|keep an eye)\b",
     "health": r"\b(?:loss(?:es)?|(?:loss|learning|training) curves?|overfit\w*|anomal\w*|metrics|converg\w*|diverg\w*|"
               r"healthy|health)\b",
@@ -148,7 +151,7 @@ _PART_WORDS: dict[str, re.Pattern[str]] = {k: re.compile(v, re.I) for k, v in {
               r"(?:job|training|run)\b|\b(?:resume|restart) (?:job|it)\b",
     "retune": r"\b(?:re-?tun\w*|tune (?:it|that(?: job| one)?|this(?: job)?|JOB|my (?:old )?(?:job|model)) again|"
               r"(?:move|migrate|port) (?:it|that job|this job|JOB|my (?:old )?(?:job|tuned model)) (?:on)?to)\b",
-    "checkpoints": r"\b(?:checkpoints?|best epoch)\b",
+    "checkpoints": r"\b(?:checkpoints?|best epoch|(?:which|what) epoch)\b",
     "compare": r"\b(?:compar\w* (?:it |the tuned model |them )?(?:with|to|against) (?:the )?base|tuned (?:vs\.?|versus|"
                r"against) base|base (?:vs\.?|versus) tuned|evaluat\w*|how good is|better than the base)\b",
     "endpoint": r"\b(?:endpoint|(?:test|try|ask|query|prompt) (?:it|(?:the|my) (?:(?:fine-?)?tuned |new )?model)|ping|"
@@ -159,9 +162,11 @@ _PART_WORDS: dict[str, re.Pattern[str]] = {k: re.compile(v, re.I) for k, v in {
                     r"the|these|all) (?:tuning )?(?:jobs|runs)|compare\s+job\s+(?:and|with|to|vs\.?)\s+job)\b",
     "list_jobs": r"\b(?:(?:what|which) jobs|jobs (?:do i have|are there|are running)|(?:show|list|what are|see|which are)\s+(?:me\s+)?(?:all\s+)?(?:my\s+|the\s+)?(?:tuning\s+)?"
                  r"jobs|my jobs|jobs list|list jobs)\b",
-    "serve": r"\b(?:serve|serving|host it|run (?:it|the model) locally|deploy\w*)\b",
+    "serve": r"\b(?:serve|serving|host it|run (?:it|the model) locally|deploy\w*|how (?:do|can) i (?:use|call|query) "
+             r"(?:it|my (?:tuned )?model|the (?:tuned )?model)|call (?:it|my (?:tuned )?model|the (?:tuned )?model) from)\b",
     "preference": r"\b(?:preference[- ]?(?:tun\w*|optimi[sz]\w*|train\w*|job)|dpo)\b",
-    WORKFLOW: r"\b(?:tune|tuning|fine[- ]?tun\w*|train|training|finetun\w*|whole workflow|end[- ]to[- ]end|"
+    WORKFLOW: r"\b(?:tune|tuning|fine[- ]?tun\w*|train|training|finetun\w*|whole (?:workflow|thing)|end[- ]to[- ]end|"
+              r"full (?:run|workflow|pipeline)|"
               r"retrain|re-?tune)\b",
 }.items()}
 # Words close to these (typos such as "cancle", "valdiate") are read as them.

@@ -48,6 +48,7 @@ CORPUS = [
     ("fix {messy}", {"fix_dataset"}, {CREATE, "upload_to_gcs"}, 0),
     ("repair {messy} please, it's in openai format", {"fix_dataset"}, {CREATE}, 0),
     ("split {train} into train and validation", {"split_dataset"}, {CREATE}, 0),
+    ("remove duplicates from {train}", {"fix_dataset"}, {CREATE, "upload_to_gcs"}, 0),
     ("hold out a validation set from {train}", {"split_dataset"}, {CREATE}, 0),
     ("recommend hyperparameters for {train}", {"recommend_hyperparameters"}, {CREATE}, 0),
     ("what settings should I use for {train}?", {"recommend_hyperparameters"}, {CREATE}, 0),
@@ -92,6 +93,10 @@ CORPUS = [
     ("what base model did it use?", {"get_job"}, {CREATE, "list_models"}, 0),
     ("why did my job fail?", {"get_job"}, {CREATE}, 0),
     ("deploy it", {"get_job"}, {CREATE, "test_endpoint"}, 0),
+    ("how do I use my tuned model?", {"get_job"}, {CREATE, "test_endpoint"}, 0),
+    ("has it finished training?", {"get_job"}, {CREATE, "validate_dataset"}, 0),
+    ("what went wrong?", {"get_job"}, {CREATE}, 0),
+    ("which epoch was best?", {"choose_checkpoint"}, {CREATE, "list_checkpoints"}, None),  # running: none yet
     ("set a budget of $5", set(), {"estimate_cost", CREATE}, 0),
     ("are there any anomalies or overfitting in it?", {"poll_metrics"}, {CREATE, "validate_dataset"}, 0),
     ("how long did the job take?", {"get_job"}, {CREATE, "estimate_cost"}, 0),
@@ -103,6 +108,7 @@ CORPUS = [
     ("Tune gemma-3-270m on {train}, validate with {val}, 1 epoch, no comparison",
      {"validate_dataset", CREATE, "poll_metrics", "test_endpoint", "write_report"}, {"compare_models"}, None),
     ("can you tune gemma-3-270m on {train} with {val} for 1 epoch?", {CREATE, "poll_metrics"}, set(), None),
+    ("run the whole thing on {train} with {val} for 1 epoch", {CREATE, "poll_metrics"}, set(), None),
     ("tune on {train} with {val} for 1 epoch", {"validate_dataset", "upload_to_gcs", CREATE, "poll_metrics",
                                                 "compare_models", "test_endpoint", "write_report"}, set(), None),
     # "it" is the latest job, still running: preference tuning cannot continue from it yet, and says so
