@@ -326,8 +326,9 @@ def _closing(plan: Plan, request: Request) -> str:
         lines.append(_serving(fetched, request.job_id or "JOB"))
     if "budget" in request.parts:
         lines.append("A budget is given per run: `gto run \"...\" --budget 5` or `gto chat --budget 5`, or "
-                     "GTO_BUDGET=5 in the environment for every run. A billable step that would pass it is refused "
-                     "before it starts; `gto spend` shows what is spent so far.")
+                     "GTO_BUDGET=5 in the environment for every run; `gto spend --set-monthly 50` caps a calendar "
+                     "month for this workspace. Before a billable step the projected total is checked: over it, "
+                     "nothing runs. `gto spend` shows what is spent so far.")
     if request.parts & {"validate", "estimate", "recommend"} and not request.parts & JOB_PARTS:
         lines.append("Nothing was tuned. Ask me to tune when you are ready.")
     return " ".join(lines) or "Done."

@@ -136,13 +136,12 @@ _PART_WORDS: dict[str, re.Pattern[str]] = {k: re.compile(v, re.I) for k, v in {
     "upload": r"\b(?:upload\w*|stage|staging|copy (?:it )?to (?:the )?bucket)\b",
     "start_job": r"\b(?:start|launch|kick(?:ing)? off|submit|create)\w*\b.{0,40}\b(?:job|tuning|run)\b",
     "status": r"\b(?:status|how(?:'s| is) (?:it|that|the job|my job|job)|progress|doing|where (?:is|are) we|state of|"
-              r"how(?:'s| is| are)\b.{0,30}\b(?:going|coming along)|how long (?:did|has|have)\b|what (?:base )?model "
-              r"(?:did|does|is)\b.{0,20}\b(?:it|job|use|using)|tell me (?:more )?about (?:it|that job|the job|my job|"
-              r"JOB)|"
-              r"details (?:of|about|on) (?:it|that job|the job|my job|JOB)|why did (?:it|that job|the job|my job|JOB) "
-              r"fail|what went wrong|what happened|(?:has|have|is|did) (?:it|that job|the job|my job|JOB|(?:the |my )?"
-              r"(?:training|tuning)(?: job)?) (?:finished|finish|done|completed?|ended|over)|finished (?:training|tuning)"
-              r" yet)\b",
+              r"how(?:'s| is| are)\b.{0,30}\b(?:going|coming along)|how long (?:did|has|have)\b|"
+              r"what (?:base )?model (?:did|does|is)\b.{0,20}\b(?:it|job|use|using)|"
+              r"(?:tell me (?:more )?about|details (?:of|about|on)) (?:it|that job|the job|my job|JOB)|"
+              r"why did (?:it|that job|the job|my job|JOB) fail|what went wrong|what happened|"
+              r"(?:has|have|is|did) (?:it|that job|the job|my job|JOB|(?:the |my )?(?:training|tuning)(?: job)?) "
+              r"(?:finished|finish|done|completed?|ended|over)|finished (?:training|tuning) yet)\b",
     "watch": r"\b(?:watch\w*|monitor\w*|wait (?:for|until)|follow|keep an eye)\b",
     "health": r"\b(?:loss(?:es)?|(?:loss|learning|training) curves?|overfit\w*|anomal\w*|metrics|converg\w*|diverg\w*|"
               r"healthy|health)\b",
@@ -157,13 +156,15 @@ _PART_WORDS: dict[str, re.Pattern[str]] = {k: re.compile(v, re.I) for k, v in {
     "endpoint": r"\b(?:endpoint|(?:test|try|ask|query|prompt) (?:it|(?:the|my) (?:(?:fine-?)?tuned |new )?model)|ping|"
                 r"inference request)\b",
     "report": r"\b(?:report|write[- ]?up|document\w*|summary)\b",
-    "compare_jobs": r"\b(?:compare (?:all )?(?:the |my |these |both )?(?:(?:last|latest|recent|newest) )?(?:two |three |"
-                    r"four |five |\d+ )?(?:tuning )?(?:jobs|runs)|which (?:job|run) (?:was|is) (?:better|best)|which of (?:my|"
-                    r"the|these|all) (?:tuning )?(?:jobs|runs)|compare\s+job\s+(?:and|with|to|vs\.?)\s+job)\b",
+    "compare_jobs": r"\b(?:compare (?:all )?(?:the |my |these |both )?(?:(?:last|latest|recent|newest) )?"
+                    r"(?:two |three |four |five |\d+ )?(?:tuning )?(?:jobs|runs)|which (?:job|run) (?:was|is) (?:better|best)|"
+                    r"which of (?:my|the|these|all) (?:tuning )?(?:jobs|runs)|"
+                    r"compare\s+job\s+(?:and|with|to|vs\.?)\s+job)\b",
     "list_jobs": r"\b(?:(?:what|which) jobs|jobs (?:do i have|are there|are running)|(?:show|list|what are|see|which are)\s+(?:me\s+)?(?:all\s+)?(?:my\s+|the\s+)?(?:tuning\s+)?"
                  r"jobs|my jobs|jobs list|list jobs)\b",
-    "serve": r"\b(?:serve|serving|host it|run (?:it|the model) locally|deploy\w*|how (?:do|can) i (?:use|call|query) "
-             r"(?:it|my (?:tuned )?model|the (?:tuned )?model)|call (?:it|my (?:tuned )?model|the (?:tuned )?model) from)\b",
+    "serve": r"\b(?:serve|serving|host it|run (?:it|the model) locally|deploy\w*|"
+             r"how (?:do|can) i (?:use|call|query) (?:it|my (?:tuned )?model|the (?:tuned )?model)|"
+             r"call (?:it|my (?:tuned )?model|the (?:tuned )?model) from)\b",
     "preference": r"\b(?:preference[- ]?(?:tun\w*|optimi[sz]\w*|train\w*|job)|dpo)\b",
     WORKFLOW: r"\b(?:tune|tuning|fine[- ]?tun\w*|train|training|finetun\w*|whole (?:workflow|thing)|end[- ]to[- ]end|"
               r"full (?:run|workflow|pipeline)|"
@@ -387,7 +388,7 @@ class Conversation:
             request = replace(request, job_ids=self.recent[:n])
             which = f"all {n}" if n == len(self.recent) else f"the latest {n}"
             self.assumption = f"No jobs named, so I compare {which} in this workspace: {', '.join(request.job_ids)}."
-        elif (job := self.assumed) is not None and request.job_id == job.job_id:
+        elif (job := self.assumed) is not None and request.job_id == job.job_id and job.job_id not in text:
             created = f", created {job.created_at.astimezone():%Y-%m-%d %H:%M}" if job.created_at else ""
             self.assumption = (f"No job named, so I take the latest in this workspace: {job.job_id} "
                                f"({job.base_model}, {job.state}{created}). Name another to change it.")
