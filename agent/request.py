@@ -157,7 +157,8 @@ _PART_WORDS: dict[str, re.Pattern[str]] = {k: re.compile(v, re.I) for k, v in {
                 r"inference request)\b",
     "report": r"\b(?:report|write[- ]?up|document\w*|summary)\b",
     "compare_jobs": r"\b(?:compare (?:all )?(?:the |my |these |both )?(?:(?:last|latest|recent|newest) )?"
-                    r"(?:two |three |four |five |\d+ )?(?:tuning )?(?:jobs|runs)|which (?:job|run) (?:was|is) (?:better|best)|"
+                    r"(?:two |three |four |five |\d+ )?(?:tuning )?(?:jobs|runs)|"
+                    r"which (?:job|run) (?:was|is) (?:better|best)|"
                     r"which of (?:my|the|these|all) (?:tuning )?(?:jobs|runs)|"
                     r"compare\s+job\s+(?:and|with|to|vs\.?)\s+job)\b",
     "list_jobs": r"\b(?:(?:what|which) jobs|jobs (?:do i have|are there|are running)|(?:show|list|what are|see|which are)\s+(?:me\s+)?(?:all\s+)?(?:my\s+|the\s+)?(?:tuning\s+)?"
