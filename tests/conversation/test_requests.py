@@ -168,6 +168,16 @@ def run(text: str, workspace, tmp_path: Path) -> tuple[list[str], int, str]:  # 
     return called, 0 if result.ok else 1, out.getvalue()
 
 
+def chat(workspace, fake: TuningFake) -> tuple[object, io.StringIO]:  # noqa: ANN001
+    """A `gto chat` agent (the offline planner, --yes) on the scripted backend, and what it prints."""
+    out = io.StringIO()
+    console = Console(out=out, color=False, can_ask=False)
+    agent = open_agent(model="planner", backend="local", yes=True, console=console, workspace=workspace,
+                       interactive=True, goal="(chat)")
+    agent.ctx._backends["local"] = fake
+    return agent, out
+
+
 def test_the_corpus_is_large_and_varied():
     assert len(CORPUS) >= 40
     assert sum(1 for text, *_ in CORPUS if any(w in text.lower() for w in ("don't", " no ", "not "))) >= 5
@@ -350,11 +360,7 @@ def test_a_retired_model_asked_about_does_not_stop_the_next_request(workspace):
     any request that tunes nothing) into the retired-model refusal; tuning with it still is refused."""
     from agent.runs import attempt
 
-    out = io.StringIO()
-    console = Console(out=out, color=False, can_ask=False)
-    agent = open_agent(model="planner", backend="local", yes=True, console=console, workspace=workspace,
-                       interactive=True, goal="(chat)")
-    agent.ctx._backends["local"] = TuningFake()
+    agent, out = chat(workspace, TuningFake())
     assert attempt(agent, "can I tune gemini-2.5-flash?", "again").status == "succeeded"
     assert attempt(agent, "thanks", "again").status == "succeeded"
     assert out.getvalue().rstrip().endswith('Glad to help. Ask me anything else, or "help" for what I can do.')
@@ -379,11 +385,7 @@ def test_a_new_conversation_takes_the_workspace_s_latest_job_and_says_so(workspa
                        ("stop the job", "cancel_job")):
         for job_id in (running, ended):
             workspace.record_job(fake.jobs[job_id].info)
-        out = io.StringIO()
-        console = Console(out=out, color=False, can_ask=False)
-        agent = open_agent(model="planner", backend="local", yes=True, console=console, workspace=workspace,
-                           interactive=True, goal="(chat)")
-        agent.ctx._backends["local"] = fake
+        agent, out = chat(workspace, fake)
         assert running in agent.system  # an LLM brain is told which job "it" is, as the planner is
         assert attempt(agent, text, "again").status == "succeeded", out.getvalue()[-2000:]
         calls = [b for m in agent.messages if m["role"] == "assistant" for b in m["content"] if b["type"] == "tool_use"]
@@ -465,11 +467,7 @@ def test_latest_jobs_are_compared_and_the_best_checkpoint_asked_about_or_chosen(
         fake.add_job(job_id, [JobState.SUCCEEDED], created_at=datetime(2026, 12, day, 12, tzinfo=UTC),
                      checkpoints=fake_backend.checkpoints(job_id, [10, 20]), endpoint=f"{job_id}/checkpoint-2")
         workspace.record_job(fake.jobs[job_id].info)
-    out = io.StringIO()
-    console = Console(out=out, color=False, can_ask=False)
-    agent = open_agent(model="planner", backend="local", yes=True, console=console, workspace=workspace,
-                       interactive=True, goal="(chat)")
-    agent.ctx._backends["local"] = fake
+    agent, out = chat(workspace, fake)
     for text in ("compare my last two jobs", "which checkpoint is best?", "use the best checkpoint"):
         assert attempt(agent, text, "again").status == "succeeded", out.getvalue()[-2000:]
     calls = [(b["name"], b["input"]) for m in agent.messages if m["role"] == "assistant" for b in m["content"]
