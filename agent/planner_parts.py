@@ -60,7 +60,7 @@ def answer_parts(plan: Plan, request: Request) -> list[dict[str, Any]]:
     if "retune" in request.parts:
         return _retune(plan, request)
     for part in sorted(request.parts, key=_order):
-        if part in ("help", "thanks", "delete", "budget"):  # answered in words, by the closing text
+        if part in ("help", "thanks", "delete", "budget", "data_help"):  # answered in words, by the closing text
             continue
         tool, needs = _TOOLS[part]
         if part == "checkpoints" and _BEST.search(request.text):
@@ -185,6 +185,19 @@ def _asked_model(plan: Plan, out: Any) -> str:
         return f"{row.id} can be tuned today ({row.status}).\n"
     use = f"; use {row.lifecycle.successor} instead" if row.lifecycle.successor else ""
     return f"{row.id} is {row.status} ({row.lifecycle.retirement}) and can no longer be tuned{use}.\n"
+
+
+# Google's Gemini SFT data pages (gemini-supervised-tuning-prepare and gemini-supervised-tuning under
+# cloud.google.com/vertex-ai/generative-ai/docs/models/), via ../shared/reference/vertex-tuning.md, read 2026-12-07.
+DATA_HELP = (
+    'One JSON object a line (JSONL): {"systemInstruction": {"parts": [{"text": "You answer in JSON."}]}, '
+    '"contents": [{"role": "user", "parts": [{"text": "the prompt"}]}, {"role": "model", "parts": [{"text": '
+    '"the answer you want"}]}]}. '
+    "systemInstruction is optional; the turns are user and model, and the model turns are what is learned. An "
+    'OpenAI-style {"messages": [...]} file is converted by "fix data.jsonl" (a repaired copy; yours is not changed). '
+    "Google recommends starting with about 100 examples (100 to 500 for best results); on Vertex AI an example holds "
+    'at most 131,072 tokens and a validation file at most 5,000 examples. "Is data.jsonl ready for tuning?" checks a '
+    "file against all of this.")
 
 
 def _serving(job: JobInfo | None, target: str) -> str:
@@ -324,6 +337,8 @@ def _closing(plan: Plan, request: Request) -> str:
     if "serve" in request.parts:
         fetched = next((job_of(s.output) for s in reversed(seen) if s.name == "get_job"), None)
         lines.append(_serving(fetched, request.job_id or "JOB"))
+    if "data_help" in request.parts:
+        lines.append(DATA_HELP)
     if "budget" in request.parts:
         lines.append("A budget is given per run: `gto run \"...\" --budget 5` or `gto chat --budget 5`, or "
                      "GTO_BUDGET=5 in the environment for every run; `gto spend --set-monthly 50` caps a calendar "

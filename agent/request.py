@@ -18,9 +18,9 @@ from tools.backends.base import JobInfo
 from tools.evaluation.targets import target_in_words
 
 # The parts of the workflow a message can ask for, in the order the workflow runs them.
-PARTS = ("thanks", "help", "delete", "models", "spent", "budget", "environment", "validate", "fix", "split",
-         "recommend", "estimate", "upload", "start_job", "status", "watch", "health", "cancel", "resume", "retune",
-         "checkpoints", "compare", "endpoint", "preference", "report", "compare_jobs", "list_jobs", "serve")
+PARTS = ("thanks", "help", "data_help", "delete", "models", "spent", "budget", "environment", "validate", "fix",
+         "split", "recommend", "estimate", "upload", "start_job", "status", "watch", "health", "cancel", "resume",
+         "retune", "checkpoints", "compare", "endpoint", "preference", "report", "compare_jobs", "list_jobs", "serve")
 # Parts that are about one job: "it" / "that job" means the latest job of the conversation.
 JOB_PARTS = {"status", "watch", "health", "cancel", "resume", "retune", "checkpoints", "compare", "endpoint", "report",
              "serve"}
@@ -34,7 +34,7 @@ EXAMPLES = (
 HELP = (
     '"Which models can I tune?" / "Show my tuned models"',
     '"Fix data.jsonl" (a repaired copy; the file itself is never changed), "Split data.jsonl"',
-    '"Recommend hyperparameters for data.jsonl"',
+    '"What format should my data be in?", "Recommend hyperparameters for data.jsonl"',
     '"Show my jobs", "How is it doing?", "Cancel that job", "Resume that job"',
     '"Show me the loss curve", "Any overfitting?", "Test it with \'What is 2+2?\'"',
     '"Compare it with the base model", "Write the report" (with no job named: the latest in this workspace)',
@@ -169,6 +169,9 @@ def _settle(parts: set[str], names: Goal, about_job: bool, constraints: list[Con
         parts &= {"delete"}  # "delete my jobs": answered in words, never by listing or cancelling them
     if "budget" in parts:
         parts &= {"budget"}  # "set a budget of $5": a flag or GTO_BUDGET, answered in words
+    if "data_help" in parts:
+        # "what format should my data be in?" is answered in words; about a named file it is a check of that file
+        parts = {"validate"} if names.training else {"data_help"}
     if "spent" in parts:
         parts -= {"estimate", "status", WORKFLOW}  # "what did my last run cost?": the ledger, not a new estimate
     if "compare_jobs" in parts:

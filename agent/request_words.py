@@ -46,6 +46,9 @@ PART_WORDS: dict[str, re.Pattern[str]] = {k: re.compile(v, re.I) for k, v in {
              r"far)|total spend\w*|spending|ledger)\b",
     "budget": r"\b(?:(?:set|change|raise|lower|increase|decrease|put)\b.{0,15}\b(?:budget|spending limit)|(?:budget|"
               r"spending limit) (?:of|to|at)\b|max(?:imum)? spend|what(?:'s| is) (?:my|the) budget)",
+    "data_help": r"\b(?:(?:what|which) (?:data |file )?format|data format|how (?:should|do) i (?:format|prepare|write)|"
+                 r"how many (?:training )?examples|how much (?:training )?data|enough (?:training )?(?:examples|data)|"
+                 r"minimum (?:number of )?examples)\b",
     "models": r"\b(?:(?:what|which) (?:base |gemini |tunable |tuned )?models|(?:list|show|see)(?: me)? (?:the |all |my )?"
               r"(?:base |tunable |available |supported |tuned |gemini )?models|models (?:can|could|do) i|(?:available|"
               r"tunable|supported|tuned) models|models? (?:are|is) (?:retir\w+|deprecated|available|tunable))\b",

@@ -98,6 +98,9 @@ CORPUS = [
     ("what went wrong?", {"get_job"}, {CREATE}, 0),
     ("which epoch was best?", {"choose_checkpoint"}, {CREATE, "list_checkpoints"}, None),  # running: none yet
     ("set a budget of $5", set(), {"estimate_cost", CREATE}, 0),
+    ("what format should my data be in?", set(), {"validate_dataset", CREATE}, 0),
+    ("how many examples do I need?", set(), {"validate_dataset", "recommend_hyperparameters", CREATE}, 0),
+    ("is {train} in the right format?", {"validate_dataset"}, {CREATE, "upload_to_gcs"}, 0),
     ("are there any anomalies or overfitting in it?", {"poll_metrics"}, {CREATE, "validate_dataset"}, 0),
     ("how long did the job take?", {"get_job"}, {CREATE, "estimate_cost"}, 0),
     (f"compare {JOB} and {JOB2}", {"compare_jobs"}, {CREATE}, 0),
@@ -215,6 +218,8 @@ def test_models_spending_and_help_answer_in_words(workspace, tmp_path):
     assert called == ["list_models"] and "gemini-3.5-flash-lite can be tuned today (current)." in out
     called, code, out = run("what did that job cost?", workspace, tmp_path)
     assert called == ["spend_summary"] and f"Job {JOB}: $0.00 recorded." in out
+    called, code, out = run("what format should my data be in?", workspace, tmp_path)
+    assert called == [] and code == 0 and '"contents": [{"role": "user"' in out and "100 to 500" in out
     called, code, out = run("help", workspace, tmp_path)
     assert called == [] and code == 0 and '"Cancel that job"' in out and "Success criteria" not in out
 
