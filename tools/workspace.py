@@ -90,7 +90,7 @@ class Workspace:
         self.db_path = self.root / "state.db"
         if not self.db_path.exists():
             os.close(os.open(self.db_path, os.O_WRONLY | os.O_CREAT, FILE_MODE))  # sqlite opens what is there
-        _use_wal(self.db_path)
+        use_wal(self.db_path)
         with self.connect() as db:
             db.executescript(SCHEMA)
         for name in DB_FILES:  # SQLite gives -wal and -shm the database's mode; an old one may predate that
@@ -339,7 +339,7 @@ def _abandoned(claim: sqlite3.Row, older_than: float) -> bool:
     return False
 
 
-def _use_wal(db_path: Path, wait: float = 30.0) -> None:
+def use_wal(db_path: Path, wait: float = 30.0) -> None:
     """Switch the database to WAL, which persists in the file. The switch needs an exclusive lock, and SQLite answers
     "database is locked" at once, without its busy handler, when another process opening a fresh workspace holds a
     lock it must upgrade from; so retry here until it takes."""

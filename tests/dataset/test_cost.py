@@ -58,9 +58,14 @@ def test_actual_cost_multiplies_the_per_pass_count_and_says_it_is_an_interpretat
     assert "interpretation" in estimate.notes[0]
 
 
-def test_the_local_model_is_free():
+def test_the_local_model_is_free_and_its_training_time_is_estimated():
+    from tools.training.hyperparams import LOCAL_TOKENS_PER_SECOND
+
     estimate = training_cost("gemma-3-270m", 50_000, 3)
     assert estimate.training_cost_usd == 0 and "free" in estimate.summary
+    assert estimate.training_minutes == pytest.approx(150_000 / LOCAL_TOKENS_PER_SECOND / 60, abs=0.05)
+    assert f"about {150_000 / LOCAL_TOKENS_PER_SECOND / 60:.0f} min" in estimate.summary
+    assert training_cost(FLASH, 50_000, 3).training_minutes is None  # Vertex AI publishes no training time
 
 
 def test_small_amounts_still_show():
