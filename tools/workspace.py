@@ -351,11 +351,12 @@ def use_wal(db_path: Path, wait: float = 30.0) -> None:
             if db.execute("PRAGMA journal_mode=WAL").fetchone()[0] == "wal":
                 return
         except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
+            if "locked" not in str(exc):
                 raise
         finally:
             db.close()
         if time.monotonic() > deadline:
-            raise sqlite3.OperationalError(f"{db_path} could not be switched to WAL: another process holds it locked")
+            raise sqlite3.OperationalError(f"{db_path} could not be switched to WAL: another process has held it "
+                                           f"locked for {wait:g} s")
         time.sleep(pause)
         pause = min(pause * 2, 0.2)

@@ -33,7 +33,8 @@ def test_a_lock_never_released_is_an_error_naming_the_file(tmp_path: Path) -> No
     db = tmp_path / "state.db"
     holder = _hold(db)
     try:
-        with pytest.raises(sqlite3.OperationalError, match="locked"):
+        with pytest.raises(sqlite3.OperationalError) as caught:
             use_wal(db, wait=0.5)
+        assert str(db) in str(caught.value) and "locked for 0.5 s" in str(caught.value)
     finally:
         holder.execute("ROLLBACK")
