@@ -70,7 +70,8 @@ class Agent:
         self.tools = REGISTRY.all()
         # What the user asked, message by message: the criteria, the constraints and the planner all read it.
         self.conversation = read_conversation(transcript.messages)
-        self.conversation.assume(ctx.workspace.list_jobs(ctx.backend_name()))
+        if self.conversation.latest_job is None:  # a new conversation: "it" is the workspace's latest job
+            self.conversation.assume(ctx.workspace.list_jobs(ctx.backend_name()))
         self._since = len(transcript.evidence.records)
         if hasattr(model, "attach"):
             model.attach(self)

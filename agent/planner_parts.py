@@ -8,6 +8,7 @@ import re
 from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
+import agent.request_words as words
 from agent.goal import MODEL_NAME
 from agent.models.planner_history import Seen, recommended
 from agent.request import EXAMPLES, HELP, JOB_PARTS, PARTS, Request
@@ -45,9 +46,6 @@ _TOOLS: dict[str, tuple[str, str | None]] = {
 
 
 _TUNED = re.compile(r"\b(?:tuned|my) models?\b", re.I)
-_BEST = re.compile(r"\b(?:best|choose|pick|select)\b", re.I)
-_CHOOSE = re.compile(r"\b(?:use|choose|pick|select|switch to|make it|set)\b", re.I)
-_HOW_LONG = re.compile(r"\bhow long\b|\bhow much time\b", re.I)
 
 
 def answer_parts(plan: Plan, request: Request) -> list[dict[str, Any]]:
@@ -63,7 +61,7 @@ def answer_parts(plan: Plan, request: Request) -> list[dict[str, Any]]:
         if part in ("help", "thanks", "delete", "budget", "data_help"):  # answered in words, by the closing text
             continue
         tool, needs = _TOOLS[part]
-        if part == "checkpoints" and _BEST.search(request.text):
+        if part == "checkpoints" and words.BEST.search(request.text):
             tool = "choose_checkpoint"  # "use the best checkpoint", "which checkpoint is best?"
         if _answered(plan, tool):
             continue
@@ -111,7 +109,7 @@ def _arguments(plan: Plan, request: Request, part: str, tool: str) -> dict[str, 
         "endpoint": {"job_id": job, **({"prompts": [request.prompt], "n": 1} if request.prompt else {})},
         "health": {"job_id": job, "timeout_s": 1},  # the curves so far, without waiting for the end
         # "use the best checkpoint" makes it the default; "which checkpoint is best?" only asks
-        "checkpoints": {"job_id": job, **({"set_default": bool(_CHOOSE.search(request.text))}
+        "checkpoints": {"job_id": job, **({"set_default": bool(words.MAKE_DEFAULT.search(request.text))}
                                           if tool == "choose_checkpoint" else {})},
         # Continuing from the job the message names ("from it"), else from the base model.
         "preference": {"path": request.preference, "base_model": plan.base_model, "source_model": job,
@@ -260,7 +258,7 @@ def _closing(plan: Plan, request: Request) -> str:
                          "with your price in a GTO_PRICES file (see the README's Spending) I give dollars.")
             if out.training_minutes is not None:
                 lines.append(f"Training time: about {max(out.training_minutes, 1):,.0f} min on this machine.")
-            elif _HOW_LONG.search(request.text):
+            elif words.HOW_LONG.search(request.text):
                 lines.append("Training time: Vertex AI publishes none for a tuning job; once it runs, \"how is it "
                              "doing?\" shows its progress.")
         elif s.name == "choose_checkpoint":

@@ -242,7 +242,7 @@ class Conversation:
     def assume(self, jobs: list[JobInfo]) -> None:
         """Take the workspace's latest job (newest first in `jobs`) as "it": a running one before any that ended,
         since "how is it doing?" and "stop the job" are about what runs."""
-        if self.latest_job is None and jobs:
+        if jobs:
             self.assumed = next((j for j in jobs if not j.state.ended), jobs[0])
             self.latest_job = self.assumed.job_id
             self.recent = tuple(j.job_id for j in jobs)

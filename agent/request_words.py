@@ -141,3 +141,8 @@ PLACE_ONLY = re.compile(r"^\s*(?:please\s+)?(?:use|switch to|change to|set|go wi
 
 COUNT = re.compile(r"\b(?:last|latest|recent|newest)\s+(\d+|two|three|four|five)\b|\b(all)\b", re.I)
 NUMBERS = {"two": 2, "three": 3, "four": 4, "five": 5}
+# After the parts are read, what decides between tools: "use the best checkpoint" chooses one (and makes it the
+# default) where "list the checkpoints" lists them; "how long will it take?" wants a time, not only a price.
+BEST = re.compile(r"\b(?:best|choose|pick|select)\b", re.I)
+MAKE_DEFAULT = re.compile(r"\b(?:use|choose|pick|select|switch to|make it|set)\b", re.I)
+HOW_LONG = re.compile(r"\bhow long\b|\bhow much time\b", re.I)

@@ -66,7 +66,7 @@ def training_cost(base_model: str, tokens_per_epoch: int | None, epochs: int | N
         epochs_source="given" if epochs is not None else "service", billable_training_tokens=billable,
         price_per_m_training_tokens=price, training_cost_usd=cost, per_epoch_usd=per_epoch,
         price_source=model.source, price_as_of=model.as_of, tokens_estimated=tokens_estimated, training_minutes=minutes,
-        summary=_training_summary(model, tokens_per_epoch, epochs, price, cost, per_epoch, tokens_estimated),
+        summary=_training_summary(model, tokens_per_epoch, epochs, price, cost, per_epoch, tokens_estimated, minutes),
         notes=notes,
     )
 
@@ -176,14 +176,13 @@ def _usd(tokens: int | None, price_per_m: float | None) -> float | None:
 
 
 def _training_summary(model: ModelInfo, tokens: int | None, epochs: int | None, price: float | None,
-                      cost: float | None, per_epoch: float | None, estimated: bool) -> str:
+                      cost: float | None, per_epoch: float | None, estimated: bool, minutes: float | None) -> str:
     dated = f"as of {model.as_of}" if model.as_of != "your file" else "from GTO_PRICES"
     basis = (f"your price, {dated}" if is_yours(model.source) else f"prices {dated}") + \
         (", estimated token count" if estimated else "")
     if model.backend == "local" and price == 0:
-        if tokens is None or epochs is None:
+        if tokens is None or epochs is None or minutes is None:
             return f"$0.00: {model.id} trains on this machine, free."
-        minutes = tokens * epochs / LOCAL_TOKENS_PER_SECOND / 60
         return (f"$0.00: {model.id} trains on this machine, free ({tokens:,} tokens x {epochs} epochs: about "
                 f"{max(minutes, 1):,.0f} min at the {LOCAL_TOKENS_PER_SECOND} tokens/s measured on 2 CPU cores).")
     if tokens is None:
